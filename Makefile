@@ -1,0 +1,45 @@
+# henet-study: `make reproduce` and `make test` do all set-up on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PROFILE ?= smoke
+DATA_ROOT ?=
+DEVICE ?= auto
+NOTEBOOKS ?=
+
+.PHONY: env test lint reproduce lab bench clean-results
+
+# The environment is rebuilt only when pyproject.toml changes; a second run starts in seconds.
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11'"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "Installing henetlib and its dependencies into $(VENV) (first time: about 2 minutes)..."
+	@$(PY) -m pip install -q --upgrade pip 2>&1 | grep -v "is ignored: it is neither" || true
+	@set -o pipefail; $(PY) -m pip install -q -e '.[test]' 2>&1 | { grep -v "is ignored: it is neither" || true; }
+	@$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (henet-study)" >/dev/null
+	@touch $(STAMP)
+
+env: $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check henetlib tests benchmarks notebooks
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check henetlib tests benchmarks notebooks
+	$(PY) -m pytest -q
+
+reproduce: $(STAMP)
+	$(PY) -m henetlib reproduce --profile $(PROFILE) --device $(DEVICE) $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_rpe.py
+	$(PY) benchmarks/bench_eval.py
+	$(PY) benchmarks/bench_model.py
+
+clean-results:
+	rm -rf results reports

@@ -1,0 +1,121 @@
+import pytest
+import torch
+
+from henetlib.losses import (
+    HENetLoss,
+    LossConfig,
+    OIMLoss,
+    batch_hard_triplet,
+    cross_entropy,
+    reconstruction_loss,
+)
+from henetlib.model import HENet
+
+
+def brute_force_triplet(x, y, margin):
+    losses = []
+    for a in range(len(y)):
+        pos = [torch.dist(x[a], x[p]) for p in range(len(y)) if p != a and y[p] == y[a]]
+        neg = [torch.dist(x[a], x[n]) for n in range(len(y)) if y[n] != y[a]]
+        if pos and neg:
+            losses.append(torch.clamp(margin + max(pos) - min(neg), min=0))
+    return torch.stack(losses).mean()
+
+
+def test_triplet_matches_brute_force():
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(16, 8, generator=g)
+    y = torch.arange(4).repeat_interleave(4)
+    for m in (0.0, 0.3, 5.0):
+        assert torch.allclose(batch_hard_triplet(x, y, m), brute_force_triplet(x, y, m), atol=1e-5)
+
+
+def test_triplet_ignores_unlabeled_and_errors_without_pairs():
+    x = torch.randn(6, 4)
+    y = torch.tensor([0, 0, 1, 1, -1, -1])
+    assert torch.allclose(batch_hard_triplet(x, y, 0.3), brute_force_triplet(x[:4], y[:4], 0.3), atol=1e-5)
+    with pytest.raises(ValueError, match="P x K"):
+        batch_hard_triplet(torch.randn(4, 3), torch.arange(4))
+
+
+def test_cross_entropy_ignores_unlabeled():
+    logits = torch.randn(4, 3)
+    y = torch.tensor([0, 2, -1, 1])
+    ref = torch.nn.functional.cross_entropy(logits[[0, 1, 3]], y[[0, 1, 3]])
+    assert torch.allclose(cross_entropy(logits, y), ref)
+
+
+def test_oim_lookup_table_momentum():
+    oim = OIMLoss(4, 3, queue_size=2, momentum=0.5).train()
+    x = torch.nn.functional.normalize(torch.tensor([[1.0, 0, 0, 0], [0, 1.0, 0, 0]]), dim=1)
+    oim(x, torch.tensor([0, 2]))
+    assert torch.allclose(oim.lut[0], torch.tensor([1.0, 0, 0, 0]))  # 0.5*0 + 0.5*x, re-normalised
+    assert torch.allclose(oim.lut[1], torch.zeros(4))
+    x2 = torch.tensor([[0.0, 1.0, 0, 0]])
+    oim(x2, torch.tensor([0]))
+    expect = torch.nn.functional.normalize(torch.tensor([0.5, 0.5, 0, 0]), dim=0)
+    assert torch.allclose(oim.lut[0], expect, atol=1e-6)
+
+
+def test_oim_queue_wraps_around():
+    oim = OIMLoss(2, 2, queue_size=3).train()
+    feats = torch.nn.functional.normalize(torch.randn(5, 2), dim=1)
+    unl = torch.full((5,), -1)
+    oim(feats[:2], unl[:2])
+    assert int(oim.queue_filled) == 2 and int(oim.queue_ptr) == 2
+    oim(feats[2:], unl[2:])  # three more: slots 2, 0, 1
+    assert int(oim.queue_filled) == 3 and int(oim.queue_ptr) == 2
+    assert torch.allclose(oim.queue[2], feats[2]) and torch.allclose(oim.queue[0], feats[3])
+    assert torch.allclose(oim.queue[1], feats[4])
+
+
+def test_oim_finite_with_empty_queue_and_matches_formula():
+    oim = OIMLoss(3, 4, queue_size=10, tau=0.1).eval()
+    oim.lut.copy_(torch.nn.functional.normalize(torch.randn(4, 3), dim=1))
+    x = torch.randn(2, 3)
+    y = torch.tensor([1, 3])
+    loss = oim(x, y)
+    assert torch.isfinite(loss)
+    ref = torch.nn.functional.cross_entropy(torch.nn.functional.normalize(x, dim=1) @ oim.lut.t() / 0.1, y)
+    assert torch.allclose(loss, ref, atol=1e-5)
+    # one queued feature joins the denominator of eq. 7
+    oim.train()(torch.nn.functional.normalize(torch.randn(1, 3), dim=1), torch.tensor([-1]))
+    oim.eval()
+    u = oim.queue[:1]
+    xn = torch.nn.functional.normalize(x, dim=1)
+    ref2 = torch.nn.functional.cross_entropy(torch.cat([xn @ oim.lut.t(), xn @ u.t()], 1) / 0.1, y)
+    assert torch.allclose(oim(x, y), ref2, atol=1e-5)
+
+
+def test_reconstruction_loss_zero_on_downsampled_input():
+    img = torch.randn(2, 3, 32, 16)
+    target = torch.nn.functional.avg_pool2d(img, 4)
+    assert reconstruction_loss(target, img).item() < 1e-10
+
+
+@pytest.mark.parametrize("oim,tri,mse", [(a, b, c) for a in (0, 1) for b in (0, 1) for c in (0, 1)])
+def test_table4_rows_have_their_terms(oim, tri, mse):
+    m = HENet(4, (1, 4), True, backbone="resnet18", input_size=(64, 32)).train()
+    crit = HENetLoss(4, (1, 4), LossConfig(oim=bool(oim), triplet=bool(tri), mse=bool(mse)))
+    x = torch.randn(8, 3, 64, 32)
+    y = torch.arange(4).repeat_interleave(2)
+    out = crit(m(x), y, x)
+    assert set(out.terms) == {"ce"} | {k for k, on in (("oim", oim), ("triplet", tri), ("mse", mse)) if on}
+    assert torch.isfinite(out.total)
+
+
+def test_combined_loss_drops_on_tiny_batch():
+    torch.manual_seed(0)
+    m = HENet(4, (1, 4), True, backbone="resnet18", input_size=(64, 32)).train()
+    crit = HENetLoss(4, (1, 4), LossConfig())
+    opt = torch.optim.Adam(list(m.parameters()), lr=3e-4)
+    x = torch.randn(8, 3, 64, 32)
+    y = torch.arange(4).repeat_interleave(2)
+    losses = []
+    for _ in range(30):
+        out = crit(m(x), y, x)
+        opt.zero_grad()
+        out.total.backward()
+        opt.step()
+        losses.append(out.total.item())
+    assert losses[-1] < 0.5 * losses[0], losses
