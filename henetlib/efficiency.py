@@ -1,0 +1,158 @@
+"""Efficiency: feature dim (FD), model size (V), forward speed (S) and the Efficiency Score (section 4.5).
+
+Eq. 10, for a metric T (R1 or mAP), a compared model Mc, the largest model M1 and the lowest-R1 model M2::
+
+    Score^T(Mc) = [V_c * S_c^2 * (T_c - T_M2 + thr)^3 / FD_c] / [V_1 * S_1^2 * (T_1 - T_M2 + thr)^3 / FD_1]
+
+Eq. 11: ES(Mc) = (Score^R1 + lam * Score^mAP) / (1 + lam), with thr = 30 and lam = 1 in the paper.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+
+from .utils import hardware_string, pick_device
+
+
+@dataclass
+class ModelStats:
+    """The inputs of eq. 10 for one model: R1 and mAP in %, FD, V in MB, S in frames per second."""
+
+    r1: float
+    mAP: float
+    feature_dim: int
+    size_mb: float
+    fps: float
+
+    def __post_init__(self) -> None:
+        if self.size_mb <= 0:
+            raise ValueError(f"size_mb must be positive, got {self.size_mb}.")
+        if self.fps <= 0:
+            raise ValueError(f"fps must be positive, got {self.fps}.")
+        if self.feature_dim <= 0:
+            raise ValueError(f"feature_dim must be positive, got {self.feature_dim}.")
+
+
+def reference_models(stats: dict[str, ModelStats]) -> tuple[str, str]:
+    """(M1, M2): the largest model and the model with the lowest R1, among those compared."""
+    if not stats:
+        raise ValueError("efficiency_scores needs at least one model.")
+    m1 = max(sorted(stats), key=lambda k: stats[k].size_mb)
+    m2 = min(sorted(stats), key=lambda k: stats[k].r1)
+    return m1, m2
+
+
+def _score(s: ModelStats, metric: float, floor: float, thr: float) -> float:
+    base = metric - floor + thr
+    if base <= 0:
+        raise ValueError(f"metric {metric} - reference {floor} + thr {thr} is not positive; raise thr.")
+    return s.size_mb * s.fps**2 * base**3 / s.feature_dim
+
+
+def efficiency_scores(stats: dict[str, ModelStats], thr: float = 30.0, lam: float = 1.0) -> dict[str, float]:
+    """ES of every model (eqs. 10-11); M1 scores 1 by construction."""
+    m1, m2 = reference_models(stats)
+    ref, low = stats[m1], stats[m2]
+    out = {}
+    for name, s in stats.items():
+        r1 = _score(s, s.r1, low.r1, thr) / _score(ref, ref.r1, low.r1, thr)
+        mp = _score(s, s.mAP, low.mAP, thr) / _score(ref, ref.mAP, low.mAP, thr)
+        out[name] = (r1 + lam * mp) / (1.0 + lam)
+    return out
+
+
+@dataclass
+class Measurement:
+    feature_dim: int
+    params: int
+    inference_params: int
+    size_mb: float  # float32 MB of every parameter (the checkpoint, classifiers included)
+    inference_size_mb: float  # without the training-only classifiers and decoder
+    fps_batch1: float  # the paper's S
+    throughput: float  # images/s at a large batch
+    batch: int
+    device: str
+    hardware: str
+    dtype: str
+    cuda_graphs: bool
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def _time_call(fn, device: torch.device, repeats: int, inner: int) -> float:
+    """Median seconds per call over ``repeats`` timings of ``inner`` calls each, synchronised."""
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        times.append((time.perf_counter() - t0) / inner)
+    return statistics.median(times)
+
+
+@torch.no_grad()
+def measure(model: torch.nn.Module, input_size: tuple[int, int] = (384, 128),
+            device: str | torch.device | None = None, batch: int = 64, repeats: int = 5, warmup: int = 3,
+            inner: int = 5, dtype: torch.dtype = torch.float32, cuda_graphs: bool = False,
+            channels_last: bool | None = None) -> Measurement:
+    """FD, parameters, float32 size and speed of ``model`` in eval mode.
+
+    Speed: batch-1 frames per second (the paper's S) and throughput at ``batch``, each the median of
+    ``repeats`` synchronised timings after ``warmup`` calls. On CUDA, ``dtype`` may be bfloat16 (autocast)
+    and ``cuda_graphs`` replays a captured graph for batch 1, which removes the launch overhead.
+    """
+    dev = pick_device(device)
+    model = model.eval().to(dev)
+    cl = dev.type == "cuda" if channels_last is None else channels_last
+    if cl:
+        model = model.to(memory_format=torch.channels_last)
+    params = count_parameters(model)
+    inf_params = model.inference_parameters() if hasattr(model, "inference_parameters") else params
+
+    def make(b: int) -> torch.Tensor:
+        x = torch.randn(b, 3, *input_size, device=dev)
+        return x.to(memory_format=torch.channels_last) if cl else x
+
+    def fwd(x):
+        with torch.autocast(dev.type, dtype=dtype, enabled=dtype != torch.float32):
+            return model(x)
+
+    x1, xb = make(1), make(batch)
+    feature_dim = int(fwd(x1).shape[1])
+    call1 = lambda: fwd(x1)  # noqa: E731
+    if cuda_graphs and dev.type == "cuda":
+        s = torch.cuda.Stream()
+        s.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(s):
+            for _ in range(warmup):
+                fwd(x1)
+        torch.cuda.current_stream().wait_stream(s)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            fwd(x1)
+        call1 = graph.replay
+    for _ in range(warmup):
+        call1()
+    t1 = _time_call(call1, dev, repeats, inner)
+    for _ in range(warmup):
+        fwd(xb)
+    tb = _time_call(lambda: fwd(xb), dev, repeats, max(1, inner // 2))
+    return Measurement(
+        feature_dim=feature_dim, params=params, inference_params=inf_params, size_mb=params * 4 / 2**20,
+        inference_size_mb=inf_params * 4 / 2**20, fps_batch1=1.0 / t1, throughput=batch / tb, batch=batch,
+        device=dev.type, hardware=hardware_string(dev), dtype=str(dtype).removeprefix("torch."),
+        cuda_graphs=bool(cuda_graphs and dev.type == "cuda"),
+    )
