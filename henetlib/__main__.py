@@ -1,15 +1,54 @@
-"""Command line: ``python -m henetlib reproduce|...``; see ``python -m henetlib --help``."""
+"""Command line for machines without Jupyter: fill the result cache, then render the notebooks anywhere.
+
+  python -m henetlib data --profile smoke                   generate SynthReID and print its summary
+  python -m henetlib run --profile gpu --stripes 1,4 --recovery
+  python -m henetlib table2|table3|table4|fig4|fig5 --profile gpu [--seeds 0,1,2] [--data-root PATH]
+  python -m henetlib study --profile gpu                    every table and figure's runs
+  python -m henetlib reproduce --profile smoke              execute the notebooks into reports/
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from .utils import REPO_ROOT
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+GRIDS = ("table2", "table3", "table4", "fig4", "fig5")
+
+
+def _ints(s: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in s.split(",") if x != "")
+
+
+def _common(args: argparse.Namespace) -> dict:
+    out = {"device": args.device}
+    if args.data_root:
+        out.update(dataset=args.dataset or "market1501", data_root=str(args.data_root))
+    elif args.dataset:
+        out["dataset"] = args.dataset
+    if args.epochs:
+        out["epochs"] = args.epochs
+    return out
+
+
+def _grid(name: str, args: argparse.Namespace) -> list:
+    from . import experiments as ex
+
+    seeds, common = _ints(args.seeds), _common(args)
+    if name == "table2":
+        return [c for _, _, c in ex.table2_configs(args.profile, seeds, **common)]
+    if name == "table3":
+        return [c for _, _, c in ex.table3_configs(args.profile, seeds, **common)]
+    if name == "table4":
+        return [c for _, _, c in ex.table4_configs(args.profile, seeds, **common)]
+    if name == "fig4":
+        return [c for *_, c in ex.fig4_configs(args.profile, seeds, **common)]
+    return [c for _, c in ex.fig5_configs(args.profile, seeds[0], **common)]
 
 
 def _reproduce(args: argparse.Namespace) -> int:
@@ -18,7 +57,7 @@ def _reproduce(args: argparse.Namespace) -> int:
         wanted = set(args.notebooks.split(","))
         notebooks = [nb for nb in notebooks if nb.stem in wanted or nb.stem[:2] in wanted]
     if not notebooks:
-        print(f"Nothing to reproduce yet: no study notebooks in {NOTEBOOK_DIR}.")
+        print(f"Nothing to reproduce: no study notebooks in {NOTEBOOK_DIR}.")
         return 0
     from .reproduce import run_notebooks
 
@@ -29,17 +68,66 @@ def _reproduce(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m henetlib", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m henetlib", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--profile", default="smoke", choices=["smoke", "gpu", "paper"])
+        p.add_argument("--device", default="auto", help="auto (CUDA when present), cuda or cpu")
+        p.add_argument("--data-root", type=Path, default=None, help="a Market-1501-style folder (default: SynthReID)")
+        p.add_argument("--dataset", default=None, help="market1501, dukemtmc, cuhk03-detected, cuhk03-labeled")
+
     rp = sub.add_parser("reproduce", help="execute every study notebook with papermill into reports/")
-    rp.add_argument("--profile", default="smoke")
-    rp.add_argument("--device", default="auto")
-    rp.add_argument("--data-root", default=None, type=Path)
+    common(rp)
     rp.add_argument("--notebooks", default=None, help="comma-separated notebook stems or numbers (00,01)")
+
+    dp = sub.add_parser("data", help="generate/check a data set and print its summary")
+    common(dp)
+
+    for name in ("run", "study", *GRIDS):
+        p = sub.add_parser(name, help="train (cached) " + ("one configuration" if name == "run" else name))
+        common(p)
+        p.add_argument("--seeds", default="0")
+        p.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
+        if name == "run":
+            p.add_argument("--stripes", default="1,4")
+            p.add_argument("--recovery", action="store_true")
+            p.add_argument("--no-oim", action="store_true")
+            p.add_argument("--no-triplet", action="store_true")
+            p.add_argument("--no-mse", action="store_true")
+            p.add_argument("--erasing", default="none", choices=["none", "re", "rpe", "re+rpe"])
+            p.add_argument("--erasing-p", type=float, default=0.5)
+            p.add_argument("--rpe-n", type=int, default=20)
     args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", message="HENet: no pretrained weights")
+
     if args.cmd == "reproduce":
         return _reproduce(args)
-    return 2
+    from . import experiments as ex
+    from .data import build_dataset
+    from .train import make_config
+
+    if args.cmd == "data":
+        cfg = make_config(args.profile, **_common(args))
+        build_dataset(cfg.dataset, cfg.data_root, cfg.synth_size, verbose=True)
+        return 0
+    if args.cmd == "run":
+        cfg = make_config(args.profile, stripes=_ints(args.stripes), recovery=args.recovery, oim=not args.no_oim,
+                          triplet=not args.no_triplet, mse=not args.no_mse, erasing=args.erasing,
+                          erasing_p=args.erasing_p, rpe_n=args.rpe_n, seed=_ints(args.seeds)[0], **_common(args))
+        res = ex.run(cfg)
+        print(f"{res.name}: " + ", ".join(f"{k}={v:.2f}" for k, v in res.metrics.items() if "_" not in k)
+              + f" ({res.images_per_second:.0f} img/s, {res.train_seconds:.0f} s, result {res.folder})")
+        return 0
+    names = GRIDS if args.cmd == "study" else (args.cmd,)
+    t0 = time.time()
+    for name in names:
+        t1 = time.time()
+        results = ex.sweep(_grid(name, args))
+        print(f"{name}: {len(results)} runs ready in {time.time() - t1:.0f} s")
+    print(f"done in {time.time() - t0:.0f} s; results under {ex.RESULTS_DIR}")
+    return 0
 
 
 if __name__ == "__main__":

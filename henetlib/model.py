@@ -34,8 +34,33 @@ GLOBAL_DIM = 512  # f_G and f_R (eqs. 2 and 4)
 PART_DIM = 256  # f_P^j (eq. 2)
 RECOVERY_SCALE = 4  # the decoder output is H/4 x W/4: 1/16 of the area ("R16")
 
+def _resnet18_half(weights=None) -> nn.Module:
+    """ResNet18 at half width (32-64-128-256 channels): a quarter of the FLOPs, for CPU smoke runs.
+
+    Built from torchvision's BasicBlock; it exposes the same attributes as torchvision's ResNet.
+    """
+    from torchvision.models.resnet import BasicBlock
+
+    net = nn.Module()
+    net.conv1 = nn.Conv2d(3, 32, 7, 2, 3, bias=False)
+    net.bn1 = nn.BatchNorm2d(32)
+    net.relu = nn.ReLU(inplace=True)
+    net.maxpool = nn.MaxPool2d(3, 2, 1)
+    cin = 32
+    for i, (w, stride) in enumerate(((32, 1), (64, 2), (128, 2), (256, 2)), start=1):
+        down = None if (stride == 1 and cin == w) else nn.Sequential(
+            nn.Conv2d(cin, w, 1, stride, bias=False), nn.BatchNorm2d(w))
+        setattr(net, f"layer{i}", nn.Sequential(BasicBlock(cin, w, stride, down), BasicBlock(w, w)))
+        cin = w
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+    net.fc = nn.Identity()
+    return net
+
+
 _BACKBONES = {"resnet18": torchvision.models.resnet18, "resnet34": torchvision.models.resnet34,
-              "resnet50": torchvision.models.resnet50}
+              "resnet50": torchvision.models.resnet50, "resnet18-half": _resnet18_half}
 
 _warned_random_init = False
 
@@ -177,6 +202,8 @@ def _load_backbone(name: str, pretrained: str | Path | None) -> nn.Module:
     if name not in _BACKBONES:
         raise ValueError(f"backbone={name!r} is not known; use one of {sorted(_BACKBONES)}.")
     net = _BACKBONES[name](weights=None)
+    if pretrained is not None and name == "resnet18-half":
+        raise ValueError("resnet18-half has no torchvision checkpoint; use pretrained=None.")
     if pretrained is None:
         if not _warned_random_init:
             warnings.warn(
@@ -228,7 +255,7 @@ class HENet(nn.Module):
         num_classes: training identities (the classifiers' width).
         stripes: one entry per stripe branch: 1 is G1, k > 1 is P(k). ``(1, 4)`` is HENet(Base).
         recovery: add the recovery branch R16 (HENet(+Losses/+Both) use ``(1, 4)`` plus R16).
-        backbone: "resnet50" (the paper), or "resnet18" / "resnet34" for fast CPU runs.
+        backbone: "resnet50" (the paper), or "resnet18" / "resnet34" / "resnet18-half" for fast CPU runs.
         pretrained: path to a local torchvision ResNet state_dict, loaded with ``weights_only=True``;
             ``None`` starts from random weights (said once, as a warning). Nothing is downloaded.
         last_stride: stride of layer4 in the P(k) branches (1 keeps a 24 x 8 map at 384 x 128).

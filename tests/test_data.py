@@ -9,10 +9,10 @@ from henetlib.data import (
     RandomIdentitySampler,
     Sample,
     build_dataset,
+    build_test_loader,
     cuhk03_np,
     market_style,
     read_image,
-    build_test_loader,
 )
 from henetlib.synth import PROFILES, SynthProfile, generate
 

@@ -1,0 +1,273 @@
+"""The experiment runner: every result cached by its configuration, and the study's tables as data.
+
+``run(config)`` returns the stored result when the same configuration (the config's identity, the data set's
+fingerprint and the version of the code that trains and evaluates) already ran; otherwise it trains, stores
+``results/<key>/result.json`` atomically, and keeps ``model.pt`` beside it. An interrupted run resumes from its
+last checkpoint; ``sweep`` skips everything finished, so a killed and restarted sweep recomputes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from . import paper
+from .data import ReIDDataset, build_dataset
+from .model import feature_dim_of, layout_name
+from .rpe import ErasingConfig
+from .train import Evaluator, TrainConfig, load_trained, make_config, train
+from .utils import REPO_ROOT, atomic_torch_save, atomic_write_json, git_commit, stable_hash
+
+RESULTS_DIR = REPO_ROOT / "results"
+# The modules whose code decides a result: a change to any of them invalidates the cache.
+_RESULT_MODULES = ("model", "losses", "rpe", "data", "synth", "train", "evaluation")
+
+
+def code_version() -> str:
+    h = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    for m in _RESULT_MODULES:
+        h.update((here / f"{m}.py").read_bytes())
+    return h.hexdigest()[:12]
+
+
+@dataclass
+class Result:
+    key: str
+    config: dict[str, Any]
+    metrics: dict[str, float]
+    name: str
+    dataset: str
+    dataset_fingerprint: str
+    hardware: str
+    train_seconds: float
+    train_images: int
+    images_per_second: float
+    wall_seconds: float
+    git_commit: str
+    code_version: str
+    history: list[dict[str, Any]] = field(default_factory=list)
+    created: str = ""
+
+    @property
+    def folder(self) -> Path:
+        return RESULTS_DIR / self.key
+
+    @property
+    def model_path(self) -> Path:
+        return self.folder / "model.pt"
+
+    @property
+    def train_config(self) -> TrainConfig:
+        return TrainConfig.from_dict(self.config)
+
+
+_DATASETS: dict[tuple, ReIDDataset] = {}
+
+
+def dataset_for(cfg: TrainConfig, verbose: bool = False) -> ReIDDataset:
+    key = (cfg.dataset, cfg.data_root, cfg.synth_size)
+    if key not in _DATASETS:
+        _DATASETS[key] = build_dataset(cfg.dataset, cfg.data_root, cfg.synth_size, verbose=verbose)
+    return _DATASETS[key]
+
+
+def result_key(cfg: TrainConfig, ds: ReIDDataset) -> str:
+    return stable_hash([cfg.identity(), ds.fingerprint(), code_version()])
+
+
+def load_result(key: str, results_dir: Path | None = None) -> Result | None:
+    f = (results_dir or RESULTS_DIR) / key / "result.json"
+    if not f.exists():
+        return None
+    d = json.loads(f.read_text())
+    return Result(**{k: v for k, v in d.items() if k in Result.__dataclass_fields__})
+
+
+def run(cfg: TrainConfig, progress: bool = True, force: bool = False) -> Result:
+    """The cached result of ``cfg``, training it first if needed."""
+    ds = dataset_for(cfg, verbose=False)
+    key = result_key(cfg, ds)
+    if not force:
+        cached = load_result(key)
+        if cached is not None:
+            return cached
+    folder = RESULTS_DIR / key
+    folder.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    out = train(cfg, out_dir=folder, progress=progress, dataset=ds)
+    atomic_torch_save({"model": out.model.state_dict(), "config": cfg.to_dict(),
+                       "num_classes": ds.num_train_pids}, folder / "model.pt")
+    res = Result(key=key, config=cfg.to_dict(), metrics=out.metrics, name=cfg.name(), dataset=ds.name,
+                 dataset_fingerprint=ds.fingerprint(), hardware=out.hardware, train_seconds=out.train_seconds,
+                 train_images=out.train_images, images_per_second=out.images_per_second,
+                 wall_seconds=time.time() - t0, git_commit=git_commit(), code_version=code_version(),
+                 history=[asdict(h) for h in out.history], created=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    atomic_write_json(folder / "result.json", asdict(res))
+    (folder / "last.pt").unlink(missing_ok=True)  # the finished model supersedes the checkpoint
+    return res
+
+
+def sweep(configs: list[TrainConfig], progress: bool = True) -> list[Result]:
+    """Run configurations in order, skipping finished ones (deduplicated: equal configs run once)."""
+    results: dict[str, Result] = {}
+    todo = []
+    for cfg in configs:
+        key = result_key(cfg, dataset_for(cfg))
+        cached = load_result(key)
+        if cached is not None:
+            results[key] = cached
+        else:
+            todo.append((key, cfg))
+    todo = list({k: c for k, c in todo}.items())
+    if progress and todo:
+        print(f"sweep: {len(results)} cached, {len(todo)} to train")
+    for key, cfg in tqdm(todo, desc="sweep", disable=not progress or not todo):
+        results[key] = run(cfg, progress=progress)
+    return [results[result_key(c, dataset_for(c))] for c in configs]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The study: the rows of each table as configurations.
+
+# Tables 2-3 and Figs. 4-5 share one loss setting, as their identical rows in the paper imply (Table 2's
+# P(1) and P(1,4) rows equal Table 3's G1 and G1+P4): CE on every feature, plus MSE where R16 exists (its
+# decoder is what makes it a recovery branch). Table 4 switches OIM, triplet and MSE on G1+P4+R16.
+BASE_LOSSES = dict(oim=False, triplet=False, mse=True)
+
+TABLE2_ROWS = [(1,), (1, 2), (1, 2, 3), (1, 2, 3, 4), (1, 3), (1, 4), (1, 6)]
+TABLE3_ROWS = [(True, False, False), (False, True, False), (False, False, True), (True, True, False),
+               (True, False, True), (False, True, True), (True, True, True)]
+TABLE4_ROWS = list(paper.TABLE4)
+FIG4_METHODS = [("re", 20), ("rpe", 10), ("rpe", 20), ("rpe", 30), ("rpe", 40), ("re+rpe", 20)]
+FIG4_PROBS = {"smoke": (0.5,), "gpu": (0.1, 0.3, 0.5, 0.7, 0.9), "paper": (0.1, 0.3, 0.5, 0.7, 0.9)}
+FIG5_MODELS = [("none", 20), ("re", 20), ("rpe", 20), ("re+rpe", 20)]
+FIG5_LEVELS = {"smoke": (0.0, 0.5, 1.0), "gpu": (0.0, 0.25, 0.5, 0.75, 1.0), "paper": (0.0, 0.25, 0.5, 0.75, 1.0)}
+
+
+def _cfg(profile: str, seed: int, common: dict[str, Any], **kw: Any) -> TrainConfig:
+    return make_config(profile, seed=seed, **{**common, **kw})
+
+
+def table2_configs(profile: str, seeds=(0,), **common: Any) -> list[tuple[str, int, TrainConfig]]:
+    return [(structure_label(s), seed, _cfg(profile, seed, common, stripes=s, recovery=False, **BASE_LOSSES))
+            for s in TABLE2_ROWS for seed in seeds]
+
+
+def structure_label(stripes: tuple[int, ...]) -> str:
+    """Table 2's notation: P(1,2,3)."""
+    return "P(" + ",".join(str(k) for k in stripes) + ")"
+
+
+def table3_configs(profile: str, seeds=(0,), **common: Any) -> list[tuple[str, int, TrainConfig]]:
+    rows = []
+    for g1, p4, r16 in TABLE3_ROWS:
+        stripes = tuple(k for k, on in ((1, g1), (4, p4)) if on)
+        for seed in seeds:
+            rows.append((layout_name(stripes, r16), seed,
+                         _cfg(profile, seed, common, stripes=stripes, recovery=r16, **BASE_LOSSES)))
+    return rows
+
+
+def table4_configs(profile: str, seeds=(0,), **common: Any) -> list[tuple[str, int, TrainConfig]]:
+    rows = []
+    for oim, tri, mse in TABLE4_ROWS:
+        label = "+".join(n for n, on in (("OIM", oim), ("Tri", tri), ("MSE", mse)) if on) or "CE only"
+        for seed in seeds:
+            rows.append((label, seed, _cfg(profile, seed, common, stripes=(1, 4), recovery=True, oim=oim,
+                                           triplet=tri, mse=mse)))
+    return rows
+
+
+def fig4_configs(profile: str, seeds=(0,), probs: tuple[float, ...] | None = None,
+                 **common: Any) -> list[tuple[str, float, int, TrainConfig]]:
+    probs = probs or FIG4_PROBS.get(profile, FIG4_PROBS["gpu"])
+    rows = []
+    for seed in seeds:
+        base = _cfg(profile, seed, common, stripes=(1, 4), recovery=False, **BASE_LOSSES)
+        for mode, n in FIG4_METHODS:
+            label = ErasingConfig(mode, 0.5, n).label()
+            rows.append((label, 0.0, seed, base))  # p = 0: no erasing, shared by every curve
+            for p in probs:
+                rows.append((label, p, seed, _cfg(profile, seed, common, stripes=(1, 4), recovery=False,
+                                                  erasing=mode, erasing_p=p, rpe_n=n, **BASE_LOSSES)))
+    return rows
+
+
+def fig5_configs(profile: str, seed: int = 0, p: float = 0.5, **common: Any) -> list[tuple[str, TrainConfig]]:
+    rows = []
+    for mode, n in FIG5_MODELS:
+        kw = dict(erasing=mode, erasing_p=p, rpe_n=n) if mode != "none" else {}
+        rows.append((ErasingConfig(mode, p, n).label(), _cfg(profile, seed, common, stripes=(1, 4), recovery=False,
+                                                             **BASE_LOSSES, **kw)))
+    return rows
+
+
+def results_frame(rows: list[tuple], results: list[Result], label_cols: list[str]) -> pd.DataFrame:
+    """One line per (row, seed) with the metrics and the run's facts."""
+    recs = []
+    for row, res in zip(rows, results, strict=True):
+        rec = dict(zip(label_cols, row[: len(label_cols)], strict=True))
+        rec.update({k: res.metrics.get(k, np.nan) for k in ("R1", "R5", "R10", "mAP", "mINP", "R1_occluded",
+                                                               "mAP_occluded", "R1_clean", "mAP_clean")})
+        cfg = res.train_config
+        rec.update(FD=feature_dim_of(cfg.stripes, cfg.recovery), seconds=res.train_seconds,
+                   img_per_s=res.images_per_second, key=res.key)
+        recs.append(rec)
+    return pd.DataFrame(recs)
+
+
+def summarise(df: pd.DataFrame, by: list[str], metrics=("R1", "R5", "R10", "mAP")) -> pd.DataFrame:
+    """Mean over seeds, with the standard deviation where there are several."""
+    g = df.groupby(by, sort=False)
+    out = g[list(metrics)].mean()
+    n = g.size()
+    if int(n.max()) > 1:
+        sd = g[list(metrics)].std(ddof=1).add_suffix("_sd")
+        out = out.join(sd)
+    out["seeds"] = n
+    return out.reset_index()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Fig. 5: trained models under test-time occlusion, cached beside each result.
+
+
+def occlusion_curve(res: Result, modes=("re", "rpe", "re+rpe"), levels=(0.0, 0.5, 1.0), n: int = 20,
+                    seed: int = 0, device: str | None = None, evaluator: Evaluator | None = None) -> pd.DataFrame:
+    """R1 and mAP of a trained model when the query and gallery images are erased with probability
+    ``level`` by each test-time method (Fig. 5). Cached in ``results/<key>/occlusion.json``."""
+    cache_f = res.folder / "occlusion.json"
+    cache = json.loads(cache_f.read_text()) if cache_f.exists() else {}
+    missing = [(m, lv) for m in modes for lv in levels if f"{m}|{lv:g}|{n}|{seed}" not in cache]
+    if missing:
+        model, cfg = load_trained(res.model_path, device)
+        ev = evaluator or Evaluator(dataset_for(cfg), cfg.input_size, next(model.parameters()).device)
+        for m, lv in missing:
+            occ = ErasingConfig(m, lv, n) if lv > 0 else None
+            r = ev(model, occlusion=occ, seed=seed, subsets=False)
+            cache[f"{m}|{lv:g}|{n}|{seed}"] = {"R1": r["R1"], "mAP": r["mAP"]}
+        atomic_write_json(cache_f, cache)
+    recs = []
+    for m in modes:
+        for lv in levels:
+            v = cache[f"{m}|{lv:g}|{n}|{seed}"]
+            recs.append({"test_occlusion": ErasingConfig(m, 0.5, n).label(), "level": lv, **v})
+    return pd.DataFrame(recs)
+
+
+def trained_model(profile: str = "smoke", **overrides: Any) -> tuple[torch.nn.Module, TrainConfig, Result]:
+    """The cached HENet(+Both)-layout model of a profile (trains it if none exists); for the CAM notebook."""
+    cfg = make_config(profile, stripes=(1, 4), recovery=True, **overrides)
+    res = run(cfg)
+    model, cfg = load_trained(res.model_path, overrides.get("device"))
+    return model, cfg, res

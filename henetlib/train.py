@@ -1,0 +1,360 @@
+"""The training engine: one loop for every table, CPU and CUDA alike.
+
+Section 4.1 of the paper: P x K batches (P = 4, K = 4), Adam (betas 0.9 / 0.999, weight decay 5e-4),
+lr 2e-4 decayed x0.1 at epoch 160, 200 epochs, input 384 x 128. That is the ``paper`` profile. The
+``smoke`` and ``gpu`` profiles shorten it for machines without ImageNet weights (see PROFILES).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .data import DeviceStore, ReIDDataset, build_dataset, build_train_loader
+from .evaluation import evaluate_ranking, pairwise_distance
+from .losses import HENetLoss, LossConfig
+from .model import HENet, layout_name
+from .rpe import ErasingConfig, erase_batch
+from .utils import atomic_torch_save, hardware_string, pick_device, seed_everything
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a run. Two equal configs give the same result (up to GPU non-determinism)."""
+
+    # data
+    dataset: str = "synthreid"
+    data_root: str | None = None
+    synth_size: str = "small"
+    # layout (Tables 2-3)
+    stripes: tuple[int, ...] = (1, 4)
+    recovery: bool = True
+    # losses (Table 4)
+    oim: bool = True
+    triplet: bool = True
+    mse: bool = True
+    # augmentation (Figs. 4-5): none, re, rpe, re+rpe
+    erasing: str = "none"
+    erasing_p: float = 0.5
+    rpe_n: int = 20
+    # model and input
+    backbone: str = "resnet50"
+    pretrained: str | None = None
+    height: int = 384
+    width: int = 128
+    # optimisation (section 4.1)
+    p: int = 4
+    k: int = 4
+    num_unlabeled: int = 0
+    lr: float = 2e-4
+    weight_decay: float = 5e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    epochs: int = 200
+    milestones: tuple[int, ...] = (160, 200)
+    warmup_epochs: int = 0
+    seed: int = 0
+    # execution (not part of the result's identity beyond precision)
+    device: str = "auto"
+    precision: str = "auto"  # auto: bf16 on CUDA, fp32 on CPU
+    channels_last: bool = True
+    compile: bool = False
+    data_path: str = "auto"  # auto, device, loader
+    checkpoint_every: int = 10
+    eval_flip: bool = False
+
+    def __post_init__(self) -> None:
+        self.stripes = tuple(int(s) for s in self.stripes)
+        self.milestones = tuple(int(m) for m in self.milestones)
+        self.betas = tuple(float(b) for b in self.betas)
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}.")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be positive, got {self.lr}.")
+        if self.precision not in ("auto", "bf16", "fp32"):
+            raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {self.precision!r}.")
+        if self.data_path not in ("auto", "device", "loader"):
+            raise ValueError(f"data_path must be 'auto', 'device' or 'loader', got {self.data_path!r}.")
+        ErasingConfig(self.erasing, self.erasing_p, self.rpe_n)  # validates
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return (self.height, self.width)
+
+    @property
+    def erasing_config(self) -> ErasingConfig:
+        return ErasingConfig(self.erasing, self.erasing_p, self.rpe_n)
+
+    @property
+    def loss_config(self) -> LossConfig:
+        return LossConfig(oim=self.oim, triplet=self.triplet, mse=self.mse)
+
+    def name(self) -> str:
+        losses = "+".join(n for n, on in (("OIM", self.oim), ("Tri", self.triplet), ("MSE", self.mse)) if on)
+        aug = self.erasing_config.label() + (f"@{self.erasing_p:g}" if self.erasing != "none" else "")
+        return f"{layout_name(self.stripes, self.recovery)} | CE{'+' + losses if losses else ''} | {aug} | s{self.seed}"
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that define the result (execution details such as device are left out)."""
+        skip = {"device", "data_path", "checkpoint_every", "compile"}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+# Profiles: one word that sets the sizes. Random initialisation (no ImageNet weights on these machines)
+# needs a larger learning rate than the paper's fine-tuning lr; the paper profile keeps the paper's.
+PROFILES: dict[str, dict[str, Any]] = {
+    "smoke": dict(backbone="resnet18", height=64, width=32, synth_size="small", epochs=12, milestones=(9,),
+                  p=8, k=4, lr=1e-3, checkpoint_every=4),
+    "gpu": dict(backbone="resnet50", height=384, width=128, synth_size="full", epochs=40, milestones=(30,),
+                p=16, k=4, lr=4e-4, checkpoint_every=5),
+    "paper": dict(backbone="resnet50", height=384, width=128, synth_size="full", epochs=200,
+                  milestones=(160, 200), p=4, k=4, lr=2e-4, checkpoint_every=10),
+}
+
+
+def make_config(profile: str = "smoke", **overrides: Any) -> TrainConfig:
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; use one of {sorted(PROFILES)}.")
+    return TrainConfig(**{**PROFILES[profile], **{k: v for k, v in overrides.items() if v is not None}})
+
+
+@dataclass
+class EpochLog:
+    epoch: int
+    loss: float
+    terms: dict[str, float]
+    lr: float
+    seconds: float
+    images: int
+
+
+@dataclass
+class TrainOutput:
+    config: TrainConfig
+    model: HENet
+    dataset: ReIDDataset
+    history: list[EpochLog] = field(default_factory=list)
+    train_seconds: float = 0.0
+    train_images: int = 0
+    metrics: dict[str, float] = field(default_factory=dict)
+    hardware: str = ""
+
+    @property
+    def images_per_second(self) -> float:
+        return self.train_images / max(self.train_seconds, 1e-9)
+
+
+def _amp_dtype(cfg: TrainConfig, dev: torch.device) -> torch.dtype | None:
+    if cfg.precision == "bf16" or (cfg.precision == "auto" and dev.type == "cuda"):
+        return torch.bfloat16
+    return None
+
+
+def build_for(cfg: TrainConfig, ds: ReIDDataset) -> tuple[HENet, HENetLoss]:
+    model = HENet(ds.num_train_pids, cfg.stripes, cfg.recovery, cfg.backbone, cfg.pretrained,
+                  input_size=cfg.input_size)
+    return model, HENetLoss(ds.num_train_pids, cfg.stripes, cfg.loss_config)
+
+
+def _lr_at(cfg: TrainConfig, epoch: int) -> float:
+    lr = cfg.lr * (0.1 ** sum(epoch >= m for m in cfg.milestones))
+    if cfg.warmup_epochs and epoch < cfg.warmup_epochs:
+        lr *= (epoch + 1) / cfg.warmup_epochs
+    return lr
+
+
+def _use_device_store(cfg: TrainConfig, ds: ReIDDataset, dev: torch.device) -> bool:
+    if cfg.data_path != "auto":
+        return cfg.data_path == "device"
+    h, w = cfg.input_size
+    nbytes = len(ds.train) * 3 * max(h * w, 128 * 64)
+    limit = 8 * 2**30 if dev.type == "cuda" else 2 * 2**30
+    return nbytes < limit
+
+
+def train(cfg: TrainConfig, out_dir: str | Path | None = None, progress: bool = True,
+          dataset: ReIDDataset | None = None, evaluate: bool = True) -> TrainOutput:
+    """Train one configuration; resumes from ``out_dir/last.pt`` when a previous run was interrupted."""
+    dev = pick_device(cfg.device)
+    seed_everything(cfg.seed)
+    ds = dataset or build_dataset(cfg.dataset, cfg.data_root, cfg.synth_size, verbose=progress)
+    model, criterion = build_for(cfg, ds)
+    model.to(dev)
+    criterion.to(dev)
+    amp = _amp_dtype(cfg, dev)
+    if dev.type == "cuda" and cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    out = TrainOutput(cfg, model, ds, hardware=hardware_string(dev))
+    start_epoch = 0
+    ckpt = Path(out_dir) / "last.pt" if out_dir else None
+    if ckpt is not None and ckpt.exists():
+        state = torch.load(ckpt, map_location=dev, weights_only=False)
+        model.load_state_dict(state["model"])
+        criterion.load_state_dict(state["criterion"])
+        opt.load_state_dict(state["optimizer"])
+        start_epoch = state["epoch"] + 1
+        out.history = [EpochLog(**h) for h in state["history"]]
+        out.train_seconds, out.train_images = state["train_seconds"], state["train_images"]
+        if progress:
+            print(f"resuming {cfg.name()} from epoch {start_epoch} ({ckpt})")
+    step_fn = model
+    if cfg.compile:
+        step_fn = torch.compile(model)
+
+    gen = torch.Generator(device=dev).manual_seed(cfg.seed + 7)
+    store = None
+    if _use_device_store(cfg, ds, dev):
+        store = DeviceStore(ds.train, cfg.input_size, dev)
+        from .data import RandomIdentitySampler
+
+        sampler = RandomIdentitySampler(ds.train, cfg.p, cfg.k, cfg.num_unlabeled, cfg.seed)
+        loader = None
+    else:
+        loader = build_train_loader(ds, cfg.input_size, cfg.p, cfg.k, cfg.erasing_config, cfg.seed,
+                                    num_unlabeled=cfg.num_unlabeled)
+        sampler = loader.batch_sampler
+    erasing = cfg.erasing_config
+
+    model.train()
+    bar = tqdm(range(start_epoch, cfg.epochs), desc=cfg.name(), disable=not progress, leave=False)
+    for epoch in bar:
+        for g in opt.param_groups:
+            g["lr"] = _lr_at(cfg, epoch)
+        sampler.set_epoch(epoch)
+        t0 = time.perf_counter()
+        sums: dict[str, torch.Tensor] = {}
+        n_steps = n_img = 0
+        batches = sampler.batches() if store is not None else loader
+        for batch in batches:
+            if store is not None:
+                idx = torch.as_tensor(batch, device=dev)
+                x = store.batch(idx, train=False)
+                flip = torch.rand(len(idx), generator=gen, device=dev) < 0.5
+                x = torch.where(flip.view(-1, 1, 1, 1), torch.flip(x, dims=[3]), x)
+                if erasing.mode != "none":
+                    x = erase_batch(x, erasing, gen)
+                y = store.pids[idx]
+            else:
+                x, y = batch[0].to(dev, non_blocking=True), batch[1].to(dev, non_blocking=True)
+            if dev.type == "cuda" and cfg.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(dev.type, dtype=amp or torch.float32, enabled=amp is not None):
+                res = criterion(step_fn(x), y, x)
+            opt.zero_grad(set_to_none=True)
+            res.total.backward()
+            opt.step()
+            for k_, v in {"total": res.total.detach(), **res.terms}.items():
+                sums[k_] = sums.get(k_, 0) + v.float()
+            n_steps += 1
+            n_img += len(x)
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        secs = time.perf_counter() - t0
+        terms = {k_: float(v) / max(n_steps, 1) for k_, v in sums.items()}
+        log = EpochLog(epoch, terms.pop("total", float("nan")), terms, opt.param_groups[0]["lr"], secs, n_img)
+        out.history.append(log)
+        out.train_seconds += secs
+        out.train_images += n_img
+        if not np.isfinite(log.loss):
+            raise FloatingPointError(f"{cfg.name()}: loss became {log.loss} at epoch {epoch}; lower the lr.")
+        bar.set_postfix(loss=f"{log.loss:.3f}", **{k_: f"{v:.3f}" for k_, v in terms.items()},
+                        ips=f"{n_img / max(secs, 1e-9):.0f}")
+        if ckpt is not None and ((epoch + 1) % cfg.checkpoint_every == 0) and epoch + 1 < cfg.epochs:
+            atomic_torch_save({"model": model.state_dict(), "criterion": criterion.state_dict(),
+                               "optimizer": opt.state_dict(), "epoch": epoch,
+                               "history": [asdict(h) for h in out.history],
+                               "train_seconds": out.train_seconds, "train_images": out.train_images}, ckpt)
+    model.eval()
+    if evaluate:
+        out.metrics = evaluate_model(model, ds, cfg.input_size, dev, flip=cfg.eval_flip, amp=amp)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Evaluation of a trained model
+
+
+@torch.no_grad()
+def _features(model: torch.nn.Module, store: DeviceStore, occlusion: ErasingConfig | None, seed: int,
+              flip: bool, amp: torch.dtype | None, batch_size: int = 256) -> torch.Tensor:
+    dev = store.device
+    gen = torch.Generator(device=dev).manual_seed(seed)
+    feats = []
+    for s in range(0, len(store), batch_size):
+        idx = torch.arange(s, min(s + batch_size, len(store)), device=dev)
+        x = store.batch(idx)
+        if occlusion is not None and occlusion.mode != "none":
+            x = erase_batch(x, occlusion, gen)
+        with torch.autocast(dev.type, dtype=amp or torch.float32, enabled=amp is not None):
+            f = model(x).float()
+            if flip:
+                f = (f + model(torch.flip(x, dims=[3])).float()) / 2
+        feats.append(f)
+    return torch.cat(feats)
+
+
+class Evaluator:
+    """Holds the decoded query and gallery sets so many evaluations (Fig. 5) decode them once."""
+
+    def __init__(self, ds: ReIDDataset, size: tuple[int, int], device: torch.device | str):
+        self.ds = ds
+        self.device = pick_device(device)
+        self.query = DeviceStore(ds.query, size, self.device)
+        self.gallery = DeviceStore(ds.gallery, size, self.device)
+        names = [Path(s.path).name for s in ds.query]
+        self.occluded = torch.tensor([n in ds.occluded_query for n in names], dtype=torch.bool)
+
+    def __call__(self, model: torch.nn.Module, occlusion: ErasingConfig | None = None, seed: int = 0,
+                 flip: bool = False, amp: torch.dtype | None = None, subsets: bool = True) -> dict[str, float]:
+        model.eval()
+        qf = _features(model, self.query, occlusion, seed, flip, amp)
+        gf = _features(model, self.gallery, occlusion, seed + 1, flip, amp)
+        dist = pairwise_distance(qf, gf)
+        q, g = self.ds.query, self.ds.gallery
+        qp, gp = np.array([s.pid for s in q]), np.array([s.pid for s in g])
+        qc, gc = np.array([s.camid for s in q]), np.array([s.camid for s in g])
+        metrics = evaluate_ranking(dist, qp, gp, qc, gc).summary()
+        if subsets and self.occluded.any() and not self.occluded.all():
+            for name, sel in (("occluded", self.occluded), ("clean", ~self.occluded)):
+                sel_np = sel.numpy()
+                r = evaluate_ranking(dist[sel.to(dist.device)], qp[sel_np], gp, qc[sel_np], gc).summary()
+                metrics.update({f"{k}_{name}": v for k, v in r.items()})
+        return metrics
+
+
+def evaluate_model(model: torch.nn.Module, ds: ReIDDataset, size: tuple[int, int],
+                   device: torch.device | str | None = None, flip: bool = False,
+                   amp: torch.dtype | None = None) -> dict[str, float]:
+    """R1, R5, R10, mAP, mINP in %, plus the same on occluded and clean queries when the set marks them."""
+    return Evaluator(ds, size, pick_device(device))(model, flip=flip, amp=amp)
+
+
+def load_trained(path: str | Path, device: str | torch.device | None = None) -> tuple[HENet, TrainConfig]:
+    """A model saved by the experiment runner (``model.pt``), in eval mode."""
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    cfg = TrainConfig.from_dict(state["config"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = HENet(state["num_classes"], cfg.stripes, cfg.recovery, cfg.backbone, None,
+                      input_size=cfg.input_size)
+    model.load_state_dict(state["model"])
+    return model.to(pick_device(device)).eval(), cfg
+
+
+def with_overrides(cfg: TrainConfig, **kw: Any) -> TrainConfig:
+    return replace(cfg, **kw)

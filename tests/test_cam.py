@@ -1,0 +1,44 @@
+import numpy as np
+import pytest
+import torch
+
+from henetlib.cam import branch_cams
+from henetlib.losses import HENetLoss, LossConfig
+from henetlib.model import HENet
+
+
+def _tiny_trained():
+    torch.manual_seed(0)
+    m = HENet(4, (1, 4), True, backbone="resnet18", input_size=(64, 32)).train()
+    crit = HENetLoss(4, (1, 4), LossConfig(oim=False))
+    opt = torch.optim.Adam(m.parameters(), lr=1e-3)
+    x = torch.randn(8, 3, 64, 32)
+    x[:4, :, :32] += 2.0  # identities 0/1 differ in the upper half, 2/3 in the lower half
+    x[4:, :, 32:] += 2.0
+    y = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
+    for _ in range(15):
+        loss = crit(m(x), y, x).total
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return m.eval(), x, y
+
+
+def test_one_map_per_branch_in_range_and_distinct():
+    m, x, y = _tiny_trained()
+    maps = branch_cams(m, x[:3], y[:3])
+    assert list(maps) == ["G1", "P4", "R16"]
+    for v in maps.values():
+        assert v.shape == (3, 64, 32)
+        assert v.min() >= 0.0 and v.max() <= 1.0
+    assert not np.allclose(maps["G1"], maps["P4"], atol=1e-3)
+    assert not np.allclose(maps["P4"], maps["R16"], atol=1e-3)
+
+
+def test_untrained_warns_and_bad_method():
+    m = HENet(3, (1, 2), False, backbone="resnet18", input_size=(64, 32))
+    with pytest.warns(UserWarning, match="untrained"):
+        maps = branch_cams(m, torch.randn(1, 3, 64, 32), [0], trained=False)
+    assert set(maps) == {"G1", "P2"}
+    with pytest.raises(ValueError, match="CAM method"):
+        branch_cams(m, torch.randn(1, 3, 64, 32), [0], method="magic")
