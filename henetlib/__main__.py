@@ -36,21 +36,6 @@ def _common(args: argparse.Namespace) -> dict:
     return out
 
 
-def _grid(name: str, args: argparse.Namespace) -> list:
-    from . import experiments as ex
-
-    seeds, common = _ints(args.seeds), _common(args)
-    if name == "table2":
-        return [c for _, _, c in ex.table2_configs(args.profile, seeds, **common)]
-    if name == "table3":
-        return [c for _, _, c in ex.table3_configs(args.profile, seeds, **common)]
-    if name == "table4":
-        return [c for _, _, c in ex.table4_configs(args.profile, seeds, **common)]
-    if name == "fig4":
-        return [c for *_, c in ex.fig4_configs(args.profile, seeds, **common)]
-    return [c for _, c in ex.fig5_configs(args.profile, seeds[0], **common)]
-
-
 def _reproduce(args: argparse.Namespace) -> int:
     notebooks = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
     if args.notebooks:
@@ -73,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--profile", default="smoke", choices=["smoke", "gpu", "paper"])
+        p.add_argument("--profile", default="smoke", choices=["test", "smoke", "gpu", "paper"])
         p.add_argument("--device", default="auto", help="auto (CUDA when present), cuda or cpu")
         p.add_argument("--data-root", type=Path, default=None, help="a Market-1501-style folder (default: SynthReID)")
         p.add_argument("--dataset", default=None, help="market1501, dukemtmc, cuhk03-detected, cuhk03-labeled")
@@ -121,12 +106,15 @@ def main(argv: list[str] | None = None) -> int:
               + f" ({res.images_per_second:.0f} img/s, {res.train_seconds:.0f} s, result {res.folder})")
         return 0
     names = GRIDS if args.cmd == "study" else (args.cmd,)
+    ctx = ex.StudyContext(args.profile, args.device, str(args.data_root) if args.data_root else None, args.dataset,
+                          _ints(args.seeds), {"epochs": args.epochs} if args.epochs else {})
     t0 = time.time()
     for name in names:
         t1 = time.time()
-        results = ex.sweep(_grid(name, args))
-        print(f"{name}: {len(results)} runs ready in {time.time() - t1:.0f} s")
-    print(f"done in {time.time() - t0:.0f} s; results under {ex.RESULTS_DIR}")
+        df, results = getattr(ex, name)(ctx)
+        print(df.round(2).to_string(index=False))
+        print(f"{name}: {len(results)} runs ready in {time.time() - t1:.0f} s\n", flush=True)
+    print(f"done in {time.time() - t0:.0f} s; results under {ex.results_dir()}")
     return 0
 
 

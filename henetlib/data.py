@@ -31,7 +31,7 @@ import torchvision.transforms.v2.functional as TF
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .rpe import ErasingConfig, erase_batch, erasing_transform
-from .utils import REPO_ROOT
+from .utils import data_dir
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -159,9 +159,6 @@ def cuhk03_np(root: str | Path, kind: str = "detected") -> ReIDDataset:
     return market_style(sub, f"cuhk03-np-{kind}")
 
 
-SYNTH_PROFILE_FOR = {"smoke": "small", "small": "small", "gpu": "full", "full": "full", "paper": "full"}
-
-
 def build_dataset(name: str = "synthreid", root: str | Path | None = None, synth_size: str = "small",
                   verbose: bool = True) -> ReIDDataset:
     """``synthreid`` (generated into ``data/synthreid/`` on first use), ``market1501``, ``dukemtmc``,
@@ -170,7 +167,7 @@ def build_dataset(name: str = "synthreid", root: str | Path | None = None, synth
     if key == "synthreid":
         from .synth import generate
 
-        folder = generate(root or REPO_ROOT / "data" / "synthreid", synth_size, verbose=verbose)
+        folder = generate(root or data_dir() / "synthreid", synth_size, verbose=verbose)
         ds = market_style(folder, f"synthreid-{synth_size}")
     elif root is None:
         raise DataError(f"data set {name!r} needs a root folder (--data-root); nothing is downloaded.")

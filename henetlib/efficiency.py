@@ -156,3 +156,41 @@ def measure(model: torch.nn.Module, input_size: tuple[int, int] = (384, 128),
         device=dev.type, hardware=hardware_string(dev), dtype=str(dtype).removeprefix("torch."),
         cuda_graphs=bool(cuda_graphs and dev.type == "cuda"),
     )
+
+
+def henet_variants(num_classes: int = 751) -> dict[str, torch.nn.Module]:
+    """Table 1's HENet rows: Base and +RPE share G1+P4; +Losses and +Both add R16."""
+    import warnings
+
+    from .model import HENet
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        base = HENet(num_classes, (1, 4), recovery=False)
+        full = HENet(num_classes, (1, 4), recovery=True)
+    return {"HENet(Base)": base, "HENet(+Losses)": full}
+
+
+def measure_table1(device: str | torch.device | None = None, input_size: tuple[int, int] = (384, 128),
+                   batch: int = 64, repeats: int = 5, warmup: int = 3, inner: int = 5,
+                   dtype: torch.dtype = torch.float32, cuda_graphs: bool = False,
+                   num_classes: int = 751, progress: bool = True) -> dict[str, Measurement]:
+    """Measure the peers and the HENet variants on this machine (random weights: speed and size only)."""
+    import warnings
+
+    from tqdm.auto import tqdm
+
+    from .peers import PEERS
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        models = {name: ctor(num_classes) for name, ctor in PEERS.items()}
+    models.update(henet_variants(num_classes))
+    out = {}
+    for name, m in tqdm(models.items(), desc="measure", disable=not progress):
+        out[name] = measure(m, input_size, device, batch, repeats, warmup, inner, dtype, cuda_graphs)
+        m.cpu()
+    # +RPE changes only training and +Both = +Losses + RPE: same graphs, same measurements
+    out["HENet(+RPE)"] = out["HENet(Base)"]
+    out["HENet(+Both)"] = out["HENet(+Losses)"]
+    return out

@@ -25,9 +25,8 @@ from .data import ReIDDataset, build_dataset
 from .model import feature_dim_of, layout_name
 from .rpe import ErasingConfig
 from .train import Evaluator, TrainConfig, load_trained, make_config, train
-from .utils import REPO_ROOT, atomic_torch_save, atomic_write_json, git_commit, stable_hash
+from .utils import atomic_torch_save, atomic_write_json, git_commit, results_dir, stable_hash
 
-RESULTS_DIR = REPO_ROOT / "results"
 # The modules whose code decides a result: a change to any of them invalidates the cache.
 _RESULT_MODULES = ("model", "losses", "rpe", "data", "synth", "train", "evaluation")
 
@@ -60,7 +59,7 @@ class Result:
 
     @property
     def folder(self) -> Path:
-        return RESULTS_DIR / self.key
+        return results_dir() / self.key
 
     @property
     def model_path(self) -> Path:
@@ -85,8 +84,8 @@ def result_key(cfg: TrainConfig, ds: ReIDDataset) -> str:
     return stable_hash([cfg.identity(), ds.fingerprint(), code_version()])
 
 
-def load_result(key: str, results_dir: Path | None = None) -> Result | None:
-    f = (results_dir or RESULTS_DIR) / key / "result.json"
+def load_result(key: str, results_dir_: Path | None = None) -> Result | None:
+    f = (results_dir_ or results_dir()) / key / "result.json"
     if not f.exists():
         return None
     d = json.loads(f.read_text())
@@ -101,7 +100,7 @@ def run(cfg: TrainConfig, progress: bool = True, force: bool = False) -> Result:
         cached = load_result(key)
         if cached is not None:
             return cached
-    folder = RESULTS_DIR / key
+    folder = results_dir() / key
     folder.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     out = train(cfg, out_dir=folder, progress=progress, dataset=ds)
@@ -118,22 +117,25 @@ def run(cfg: TrainConfig, progress: bool = True, force: bool = False) -> Result:
 
 
 def sweep(configs: list[TrainConfig], progress: bool = True) -> list[Result]:
-    """Run configurations in order, skipping finished ones (deduplicated: equal configs run once)."""
+    """Run configurations in order, skipping finished ones (deduplicated: equal configs run once).
+
+    Keys are computed once, up front, so the results come back in the order of ``configs`` even if the
+    code changes while the sweep runs.
+    """
+    keys = [result_key(cfg, dataset_for(cfg)) for cfg in configs]
     results: dict[str, Result] = {}
-    todo = []
-    for cfg in configs:
-        key = result_key(cfg, dataset_for(cfg))
+    todo: dict[str, TrainConfig] = {}
+    for key, cfg in zip(keys, configs, strict=True):
         cached = load_result(key)
         if cached is not None:
             results[key] = cached
         else:
-            todo.append((key, cfg))
-    todo = list({k: c for k, c in todo}.items())
+            todo.setdefault(key, cfg)
     if progress and todo:
-        print(f"sweep: {len(results)} cached, {len(todo)} to train")
-    for key, cfg in tqdm(todo, desc="sweep", disable=not progress or not todo):
+        print(f"sweep: {len(results)} cached, {len(todo)} to train", flush=True)
+    for key, cfg in tqdm(list(todo.items()), desc="sweep", disable=not progress or not todo):
         results[key] = run(cfg, progress=progress)
-    return [results[result_key(c, dataset_for(c))] for c in configs]
+    return [results[k] for k in keys]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -149,9 +151,9 @@ TABLE3_ROWS = [(True, False, False), (False, True, False), (False, False, True),
                (True, False, True), (False, True, True), (True, True, True)]
 TABLE4_ROWS = list(paper.TABLE4)
 FIG4_METHODS = [("re", 20), ("rpe", 10), ("rpe", 20), ("rpe", 30), ("rpe", 40), ("re+rpe", 20)]
-FIG4_PROBS = {"smoke": (0.5,), "gpu": (0.1, 0.3, 0.5, 0.7, 0.9), "paper": (0.1, 0.3, 0.5, 0.7, 0.9)}
+FIG4_PROBS = {"test": (0.5,), "smoke": (0.5,), "gpu": (0.1, 0.3, 0.5, 0.7, 0.9), "paper": (0.1, 0.3, 0.5, 0.7, 0.9)}
 FIG5_MODELS = [("none", 20), ("re", 20), ("rpe", 20), ("re+rpe", 20)]
-FIG5_LEVELS = {"smoke": (0.0, 0.5, 1.0), "gpu": (0.0, 0.25, 0.5, 0.75, 1.0), "paper": (0.0, 0.25, 0.5, 0.75, 1.0)}
+FIG5_LEVELS = {"test": (0.0, 1.0), "smoke": (0.0, 0.5, 1.0), "gpu": (0.0, 0.25, 0.5, 0.75, 1.0), "paper": (0.0, 0.25, 0.5, 0.75, 1.0)}
 
 
 def _cfg(profile: str, seed: int, common: dict[str, Any], **kw: Any) -> TrainConfig:
@@ -271,3 +273,118 @@ def trained_model(profile: str = "smoke", **overrides: Any) -> tuple[torch.nn.Mo
     res = run(cfg)
     model, cfg = load_trained(res.model_path, overrides.get("device"))
     return model, cfg, res
+
+
+# ---------------------------------------------------------------------------------------------------------
+# What the notebooks call: one function per table, ours beside the paper's.
+
+
+@dataclass
+class StudyContext:
+    """The parameters a study notebook takes, resolved once."""
+
+    profile: str = "smoke"
+    device: str = "auto"
+    data_root: str | None = None
+    dataset_name: str | None = None
+    seeds: tuple[int, ...] = (0,)
+    overrides: dict[str, Any] = field(default_factory=dict)  # e.g. {"epochs": 2} for quick checks
+
+    @property
+    def common(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"device": self.device, **self.overrides}
+        if self.data_root:
+            out.update(dataset=self.dataset_name or "market1501", data_root=str(self.data_root))
+        return out
+
+    def dataset(self) -> ReIDDataset:
+        return dataset_for(make_config(self.profile, **self.common))
+
+    def hardware(self) -> str:
+        from .utils import hardware_string
+
+        return hardware_string(self.device)
+
+    def caption(self, results: list[Result] | None = None, extra: str = "") -> str:
+        from .report import caption
+
+        hw = sorted({r.hardware for r in results}) if results else [self.hardware()]
+        seeds = f"seeds {', '.join(map(str, self.seeds))}"
+        return caption(self.profile, self.dataset().name, "; ".join(hw), f"{seeds}. {extra}".strip())
+
+
+def _metrics_dict(vals: tuple, names: tuple[str, ...]) -> dict[str, float]:
+    return dict(zip(names, vals, strict=True))
+
+
+def paper_rows(table: str) -> dict[str, dict[str, float]]:
+    """The paper's rows keyed by our row labels."""
+    if table == "table2":
+        return {structure_label(k): _metrics_dict(v, ("FD", "R1", "R5", "R10", "mAP")) for k, v in paper.TABLE2.items()}
+    if table == "table3":
+        out = {}
+        for (g1, p4, r16), v in paper.TABLE3.items():
+            label = layout_name(tuple(k for k, on in ((1, g1), (4, p4)) if on), r16)
+            out[label] = _metrics_dict(v, ("R1", "R5", "R10", "mAP", "FD"))
+        return out
+    if table == "table4":
+        return {("+".join(n for n, on in (("OIM", o), ("Tri", t), ("MSE", m)) if on) or "CE only"):
+                _metrics_dict(v, ("R1", "R5", "R10", "mAP")) for (o, t, m), v in paper.TABLE4.items()}
+    raise ValueError(f"unknown table {table!r}")
+
+
+def _table(ctx: StudyContext, rows: list[tuple], table: str, label: str, progress: bool) -> tuple[pd.DataFrame, list[Result]]:
+    from .report import side_by_side
+
+    results = sweep([r[-1] for r in rows], progress=progress)
+    df = results_frame(rows, results, [label, "seed"])
+    summ = summarise(df, [label, "FD"])
+    return side_by_side(summ, paper_rows(table), label, ["R1", "mAP"]), results
+
+
+def table2(ctx: StudyContext, progress: bool = True) -> tuple[pd.DataFrame, list[Result]]:
+    """Table 2 (structure analysis): ours (mean over seeds) beside the paper's R1 and mAP."""
+    return _table(ctx, table2_configs(ctx.profile, ctx.seeds, **ctx.common), "table2", "Structure", progress)
+
+
+def table3(ctx: StudyContext, progress: bool = True) -> tuple[pd.DataFrame, list[Result]]:
+    """Table 3 (branch ablation)."""
+    return _table(ctx, table3_configs(ctx.profile, ctx.seeds, **ctx.common), "table3", "Branches", progress)
+
+
+def table4(ctx: StudyContext, progress: bool = True) -> tuple[pd.DataFrame, list[Result]]:
+    """Table 4 (loss ablation on G1+P4+R16)."""
+    return _table(ctx, table4_configs(ctx.profile, ctx.seeds, **ctx.common), "table4", "Losses", progress)
+
+
+def fig4(ctx: StudyContext, probs: tuple[float, ...] | None = None,
+         progress: bool = True) -> tuple[pd.DataFrame, list[Result]]:
+    """Fig. 4: R1 and mAP over erasing probability per method (mean over seeds), on P(1,4)."""
+    rows = fig4_configs(ctx.profile, ctx.seeds, probs, **ctx.common)
+    results = sweep([r[-1] for r in rows], progress=progress)
+    df = results_frame(rows, results, ["method", "p", "seed"])
+    return summarise(df, ["method", "p"], metrics=("R1", "mAP", "R1_occluded", "mAP_occluded")), results
+
+
+def fig5(ctx: StudyContext, levels: tuple[float, ...] | None = None, train_p: float = 0.5,
+         progress: bool = True) -> tuple[pd.DataFrame, list[Result]]:
+    """Fig. 5: models trained with none / RE / RPE / RE+RPE, tested under RE, RPE and RE+RPE occlusion."""
+    levels = levels or FIG5_LEVELS.get(ctx.profile, FIG5_LEVELS["gpu"])
+    frames, results = [], []
+    for seed in ctx.seeds:
+        rows = fig5_configs(ctx.profile, seed, train_p, **ctx.common)
+        res = sweep([c for _, c in rows], progress=progress)
+        results += res
+        evaluator = None
+        for (label, _), r in zip(rows, res, strict=True):
+            if evaluator is None and not all((r.folder / "occlusion.json").exists() for r in res):
+                cfg = r.train_config
+                from .utils import pick_device
+
+                evaluator = Evaluator(dataset_for(cfg), cfg.input_size, pick_device(ctx.device))
+            curve = occlusion_curve(r, levels=levels, seed=seed, device=ctx.device, evaluator=evaluator)
+            curve.insert(0, "trained_with", label)
+            curve["seed"] = seed
+            frames.append(curve)
+    df = pd.concat(frames)
+    return summarise(df, ["trained_with", "test_occlusion", "level"], metrics=("R1", "mAP")), results

@@ -8,9 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .utils import REPO_ROOT, atomic_write_bytes, atomic_write_text
-
-FIGURES_DIR = REPO_ROOT / "figures"
+from .utils import atomic_write_bytes, atomic_write_text, figures_dir
 
 
 def caption(profile: str, dataset: str, hardware: str, extra: str = "") -> str:
@@ -50,7 +48,7 @@ def side_by_side(ours: pd.DataFrame, paper: dict, key: str, cols: list[str]) -> 
 
 def save_table(df: pd.DataFrame, name: str, cap: str, floatfmt: str = ".2f", folder: Path | None = None) -> Path:
     """Write ``figures/<name>.md`` and ``.tex`` atomically; returns the Markdown path."""
-    folder = folder or FIGURES_DIR
+    folder = folder or figures_dir()
     md = f"{df.to_markdown(index=False, floatfmt=floatfmt)}\n\n{cap}\n"
     tex_body = df.to_latex(index=False, float_format=lambda x: format(x, floatfmt), na_rep="-", escape=True)
     cap_tex = cap.replace("_", r"\_").replace("%", r"\%").replace("&", r"\&")
@@ -63,7 +61,7 @@ def save_table(df: pd.DataFrame, name: str, cap: str, floatfmt: str = ".2f", fol
 
 def save_figure(fig, name: str, cap: str | None = None, folder: Path | None = None) -> list[Path]:
     """Save ``figures/<name>.pdf`` and ``.png`` atomically, with the caption line under the axes."""
-    folder = folder or FIGURES_DIR
+    folder = folder or figures_dir()
     if cap:
         fig.text(0.01, 0.005, cap, fontsize=6, ha="left", va="bottom", wrap=True, color="0.3")
     paths = []

@@ -336,3 +336,30 @@ def erasing_transform(cfg: ErasingConfig) -> torch.nn.Module | None:
     if cfg.mode == "rpe":
         return RandomPolygonErasing(p=cfg.p, n=cfg.n)
     return REandRPE(p_re=cfg.p if cfg.p_re is None else cfg.p_re, p_rpe=cfg.p, n=cfg.n)
+
+
+def convex_hull(points: np.ndarray) -> np.ndarray:
+    """Vertices (k, 2) of the convex hull of ``points`` (x, y), in order (for drawing Algorithm 1's steps)."""
+    return cv2.convexHull(np.asarray(points, dtype=np.float32)).reshape(-1, 2)
+
+
+def area_statistics(h: int = 384, w: int = 128, n_values: Sequence[int] = (3, 5, 10, 20, 40, 80),
+                    draws: int = 500, seed: int = 0, sl: float = 0.02, sh: float = 0.45,
+                    r: float = 0.35) -> list[dict[str, float]]:
+    """Per n, over ``draws`` draws of Algorithm 1: the mean erased fraction of the image and the mean share of
+    the sampled rectangle the polygon covers (which tends to 1 as n grows: RPE approaches RE)."""
+    rows = []
+    for n in n_values:
+        g = torch.Generator().manual_seed(seed)
+        fracs, fills = [], []
+        for _ in range(draws):
+            d = sample_polygon(h, w, sl, sh, r, int(n), g)
+            if d is None:
+                continue
+            m = polygon_mask(d.points, h, w)
+            x0, y0, x1, y1 = d.rect
+            fracs.append(m.mean())
+            fills.append(m.sum() / max((x1 - x0) * (y1 - y0), 1e-9))
+        rows.append({"n": int(n), "erased_fraction": float(np.mean(fracs)),
+                     "erased_fraction_sd": float(np.std(fracs)), "rectangle_coverage": float(np.mean(fills))})
+    return rows

@@ -63,6 +63,9 @@ class SynthProfile:
 
 
 PROFILES = {
+    # The test suite: every notebook end to end in seconds.
+    "tiny": SynthProfile("tiny", train_ids=16, test_ids=12, train_images_per_id=(5, 7),
+                         gallery_images_per_id=(3, 5), unlabeled_train=8, distractors=10),
     # CPU smoke runs: the whole study in minutes.
     "small": SynthProfile("small", train_ids=100, test_ids=100, train_images_per_id=(8, 12),
                           gallery_images_per_id=(4, 7), unlabeled_train=80, distractors=100),

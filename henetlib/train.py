@@ -95,15 +95,23 @@ class TrainConfig:
     def loss_config(self) -> LossConfig:
         return LossConfig(oim=self.oim, triplet=self.triplet, mse=self.mse)
 
+    def effective_losses(self) -> tuple[bool, bool, bool]:
+        """(OIM, triplet, MSE) as they act: OIM needs a P(k) branch, triplet a stripe branch, MSE R16."""
+        return (self.oim and any(k > 1 for k in self.stripes), self.triplet and bool(self.stripes),
+                self.mse and self.recovery)
+
     def name(self) -> str:
-        losses = "+".join(n for n, on in (("OIM", self.oim), ("Tri", self.triplet), ("MSE", self.mse)) if on)
+        oim, tri, mse = self.effective_losses()
+        losses = "+".join(n for n, on in (("OIM", oim), ("Tri", tri), ("MSE", mse)) if on)
         aug = self.erasing_config.label() + (f"@{self.erasing_p:g}" if self.erasing != "none" else "")
         return f"{layout_name(self.stripes, self.recovery)} | CE{'+' + losses if losses else ''} | {aug} | s{self.seed}"
 
     def identity(self) -> dict[str, Any]:
         """The fields that define the result (execution details such as device are left out)."""
         skip = {"device", "data_path", "checkpoint_every", "compile"}
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
+        out["oim"], out["triplet"], out["mse"] = self.effective_losses()
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -117,7 +125,9 @@ class TrainConfig:
 # Profiles: one word that sets the sizes. Random initialisation (no ImageNet weights on these machines)
 # needs a larger learning rate than the paper's fine-tuning lr; the paper profile keeps the paper's.
 PROFILES: dict[str, dict[str, Any]] = {
-    "smoke": dict(backbone="resnet18", height=64, width=32, synth_size="small", epochs=12, milestones=(9,),
+    "test": dict(backbone="resnet18-half", height=64, width=32, synth_size="tiny", epochs=1, milestones=(1,),
+                 p=4, k=2, lr=1e-3, checkpoint_every=1),
+    "smoke": dict(backbone="resnet18-half", height=64, width=32, synth_size="small", epochs=8, milestones=(6,),
                   p=8, k=4, lr=1e-3, checkpoint_every=4),
     "gpu": dict(backbone="resnet50", height=384, width=128, synth_size="full", epochs=40, milestones=(30,),
                 p=16, k=4, lr=4e-4, checkpoint_every=5),

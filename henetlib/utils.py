@@ -18,6 +18,23 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def _dir(env: str, default: str) -> Path:
+    """A project folder, overridable by an environment variable (the tests point them at temp folders)."""
+    return Path(os.environ.get(env) or REPO_ROOT / default)
+
+
+def results_dir() -> Path:
+    return _dir("HENET_RESULTS_DIR", "results")
+
+
+def figures_dir() -> Path:
+    return _dir("HENET_FIGURES_DIR", "figures")
+
+
+def data_dir() -> Path:
+    return _dir("HENET_DATA_DIR", "data")
+
+
 def pick_device(device: str | torch.device | None = None) -> torch.device:
     """``None`` or ``"auto"`` picks CUDA when present, else CPU; anything else is taken as given."""
     if device is None or (isinstance(device, str) and device == "auto"):

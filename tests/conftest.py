@@ -10,3 +10,15 @@ def _seed_and_quiet():
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="HENet: no pretrained weights")
         yield
+
+
+@pytest.fixture
+def isolated_dirs(tmp_path, monkeypatch):
+    """Results, figures and generated data go to a temp folder, never into the repository."""
+    for env, sub in (("HENET_RESULTS_DIR", "results"), ("HENET_FIGURES_DIR", "figures"), ("HENET_DATA_DIR", "data")):
+        monkeypatch.setenv(env, str(tmp_path / sub))
+    from henetlib import experiments
+
+    experiments._DATASETS.clear()
+    yield tmp_path
+    experiments._DATASETS.clear()

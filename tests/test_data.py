@@ -56,8 +56,6 @@ def test_duke_and_cuhk03_names(tmp_path):
     assert [s.camid for s in ds.train] == [1, 4]
     cuhk = {"bounding_box_train": ["0001_c1_1.png", "0001_c2_6.png"], "query": ["0700_c1_1.png"],
             "bounding_box_test": ["0700_c2_7.png"]}
-    for f in cuhk["bounding_box_train"] + cuhk["query"] + cuhk["bounding_box_test"]:
-        pass
     make_market(tmp_path / "cuhk" / "detected", cuhk)
     ds = cuhk03_np(tmp_path / "cuhk", "detected")
     assert ds.name == "cuhk03-np-detected" and ds.query[0].pid == 700

@@ -1,0 +1,104 @@
+"""HENet training and inference speed on random data (the numbers the developers' guide compares with).
+
+Run: python benchmarks/bench_model.py [--device cuda] [--backbone resnet50] [--batch 64] [--precision bf16]
+          [--compile] [--steps 30] [--height 384 --width 128] [--erasing rpe]
+Training: one full step (forward of every branch, Fig. 2's losses, backward, Adam) on a P x K batch, with
+the batched GPU erasing included when --erasing is given. Inference: henetlib.efficiency.measure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import warnings
+
+import torch
+
+from henetlib.efficiency import measure
+from henetlib.losses import HENetLoss, LossConfig
+from henetlib.model import HENet
+from henetlib.rpe import ErasingConfig, erase_batch
+from henetlib.utils import hardware_string, pick_device
+
+
+def train_speed(args, dev) -> float:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = HENet(751, (1, 4), True, args.backbone, input_size=(args.height, args.width)).to(dev)
+    crit = HENetLoss(751, (1, 4), LossConfig()).to(dev)
+    cl = dev.type == "cuda"
+    if cl:
+        model = model.to(memory_format=torch.channels_last)
+    fwd = torch.compile(model) if args.compile else model
+    opt = torch.optim.Adam(model.parameters(), lr=2e-4, weight_decay=5e-4)
+    amp = torch.bfloat16 if args.precision == "bf16" else None
+    k = 4
+    y = torch.arange(args.batch // k, device=dev).repeat_interleave(k)
+    x0 = torch.randn(args.batch, 3, args.height, args.width, device=dev)
+    gen = torch.Generator(device=dev).manual_seed(0)
+    erasing = ErasingConfig(args.erasing) if args.erasing != "none" else None
+
+    def step():
+        x = erase_batch(x0, erasing, gen) if erasing else x0
+        if cl:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(dev.type, dtype=amp or torch.float32, enabled=amp is not None):
+            loss = crit(fwd(x), y, x).total
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    t0 = time.perf_counter()
+    for _ in range(args.warmup):
+        step()
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    print(f"  warm-up ({args.warmup} steps{', compile' if args.compile else ''}): {time.perf_counter() - t0:.1f} s")
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for _ in range(args.steps):
+            step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        times.append((time.perf_counter() - t0) / args.steps)
+    return args.batch / statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--backbone", default="resnet50")
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--height", type=int, default=384)
+    ap.add_argument("--width", type=int, default=128)
+    ap.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
+    ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--erasing", default="none", choices=["none", "re", "rpe", "re+rpe"])
+    ap.add_argument("--skip-train", action="store_true")
+    ap.add_argument("--cuda-graphs", action="store_true")
+    args = ap.parse_args()
+    dev = pick_device(args.device)
+    if args.precision == "auto":
+        args.precision = "bf16" if dev.type == "cuda" else "fp32"
+    print(f"hardware: {hardware_string(dev)}")
+    print(f"HENet(+Both) = G1+P4+R16, {args.backbone}, {args.height}x{args.width}, batch {args.batch}, {args.precision}")
+    if not args.skip_train:
+        ips = train_speed(args, dev)
+        print(f"  training: {ips:,.0f} img/s (erasing: {args.erasing})")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = HENet(751, (1, 4), True, args.backbone, input_size=(args.height, args.width))
+    m = measure(model, (args.height, args.width), dev, batch=max(args.batch, 256) if dev.type == "cuda" else args.batch,
+                dtype=torch.bfloat16 if args.precision == "bf16" else torch.float32, cuda_graphs=args.cuda_graphs,
+                repeats=5 if dev.type == "cuda" else 3, inner=10 if dev.type == "cuda" else 1)
+    print(f"  inference: batch-1 {m.fps_batch1:,.1f} fps{' (CUDA graphs)' if m.cuda_graphs else ''}, "
+          f"batch {m.batch} {m.throughput:,.0f} img/s; {m.params / 1e6:.1f} M parameters, {m.size_mb:.0f} MB "
+          f"({m.inference_size_mb:.0f} MB without classifiers and decoder)")
+
+
+if __name__ == "__main__":
+    main()

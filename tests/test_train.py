@@ -1,0 +1,85 @@
+import json
+
+import pytest
+import torch
+
+from henetlib import experiments as ex
+from henetlib import train as train_mod
+from henetlib.train import TrainConfig, load_trained, make_config, train
+
+
+def test_config_validation_and_identity():
+    with pytest.raises(ValueError, match="erasing mode"):
+        TrainConfig(erasing="blur")
+    with pytest.raises(ValueError, match="precision"):
+        TrainConfig(precision="fp8")
+    with pytest.raises(ValueError, match="profile"):
+        make_config("huge")
+    a = make_config("test", device="cpu")
+    b = make_config("test", device="cuda") if torch.cuda.is_available() else make_config("test", device="auto")
+    assert a.identity() == b.identity()  # the device does not change what a run is
+    # MSE without R16 acts as no MSE: same identity, same name
+    assert make_config("test", recovery=False, mse=True).identity() == make_config("test", recovery=False, mse=False).identity()
+    assert "MSE" not in make_config("test", recovery=False).name()
+    assert TrainConfig.from_dict(a.to_dict()) == a
+
+
+def test_train_tiny_and_metrics(isolated_dirs):
+    out = train(make_config("test", device="cpu"), progress=False)
+    assert len(out.history) == 1 and out.train_images > 0
+    for k in ("R1", "R5", "R10", "mAP", "mINP"):
+        assert 0.0 <= out.metrics[k] <= 100.0
+    assert set(out.history[0].terms) == {"ce", "oim", "triplet", "mse"}
+
+
+def test_interrupted_run_resumes(isolated_dirs, monkeypatch):
+    cfg = make_config("test", device="cpu", epochs=2, checkpoint_every=1)
+    folder = isolated_dirs / "run"
+
+    def interrupt(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_mod, "evaluate_model", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, out_dir=folder, progress=False)
+    saved = torch.load(folder / "last.pt", weights_only=False)
+    assert saved["epoch"] == 0
+    monkeypatch.undo()
+    calls = []
+    real = train_mod.Evaluator.__call__
+    monkeypatch.setattr(train_mod.Evaluator, "__call__", lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
+    out = train(cfg, out_dir=folder, progress=False)
+    assert [h.epoch for h in out.history] == [0, 1]  # epoch 0 came from the checkpoint
+    assert out.history[0].loss == saved["history"][0]["loss"]
+    assert calls == [1]
+
+
+def test_run_caches_and_sweep_dedups(isolated_dirs, monkeypatch):
+    cfg = make_config("test", device="cpu")
+    res = ex.run(cfg, progress=False)
+    f = res.folder / "result.json"
+    stored = json.loads(f.read_text())
+    assert stored["metrics"]["R1"] == res.metrics["R1"] and stored["hardware"] and stored["code_version"]
+    assert res.model_path.exists() and not (res.folder / "last.pt").exists()
+    model, cfg2 = load_trained(res.model_path, "cpu")
+    assert cfg2 == cfg and not model.training
+
+    def boom(*a, **k):
+        raise AssertionError("a cached configuration was trained again")
+
+    monkeypatch.setattr(ex, "train", boom)
+    assert ex.run(cfg, progress=False).key == res.key
+    out = ex.sweep([cfg, make_config("test", device="cpu")], progress=False)
+    assert [r.key for r in out] == [res.key, res.key]
+
+
+def test_study_rows_cover_the_tables():
+    assert len(ex.table2_configs("test")) == 7
+    assert len(ex.table3_configs("test")) == 7
+    t4 = {tuple(c.effective_losses()) for _, _, c in ex.table4_configs("test")}
+    assert len(t4) == 8
+    fig4 = ex.fig4_configs("smoke")
+    assert {m for m, *_ in fig4} == {"RE", "RPE(10)", "RPE(20)", "RPE(30)", "RPE(40)", "RE+RPE(20)"}
+    assert set(ex.paper_rows("table3")) == {label for label, _, _ in ex.table3_configs("test")}
+    assert set(ex.paper_rows("table2")) == {label for label, _, _ in ex.table2_configs("test")}
+    assert set(ex.paper_rows("table4")) == {label for label, _, _ in ex.table4_configs("test")}
