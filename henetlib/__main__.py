@@ -31,8 +31,9 @@ def _common(args: argparse.Namespace) -> dict:
         out.update(dataset=args.dataset or "market1501", data_root=str(args.data_root))
     elif args.dataset:
         out["dataset"] = args.dataset
-    if args.epochs:
-        out["epochs"] = args.epochs
+    for name in ("epochs", "backbone", "height", "width", "synth_size"):
+        if getattr(args, name, None):
+            out[name] = getattr(args, name)
     return out
 
 
@@ -75,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         common(p)
         p.add_argument("--seeds", default="0")
         p.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
+        p.add_argument("--backbone", default=None, help="override: resnet50, resnet34, resnet18, resnet18-half")
+        p.add_argument("--height", type=int, default=None, help="override the input height")
+        p.add_argument("--width", type=int, default=None, help="override the input width")
+        p.add_argument("--synth-size", default=None, choices=["tiny", "small", "full"], help="SynthReID size")
         if name == "run":
             p.add_argument("--stripes", default="1,4")
             p.add_argument("--recovery", action="store_true")
@@ -106,8 +111,9 @@ def main(argv: list[str] | None = None) -> int:
               + f" ({res.images_per_second:.0f} img/s, {res.train_seconds:.0f} s, result {res.folder})")
         return 0
     names = GRIDS if args.cmd == "study" else (args.cmd,)
+    overrides = {k: v for k, v in _common(args).items() if k not in ("device", "dataset", "data_root")}
     ctx = ex.StudyContext(args.profile, args.device, str(args.data_root) if args.data_root else None, args.dataset,
-                          _ints(args.seeds), {"epochs": args.epochs} if args.epochs else {})
+                          _ints(args.seeds), overrides)
     t0 = time.time()
     for name in names:
         t1 = time.time()

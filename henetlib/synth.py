@@ -35,12 +35,14 @@ import numpy as np
 
 NUM_CAMERAS = 6
 
-# A small palette (BGR): shared colours make identities collide on any single cue.
+# A small palette (BGR): shared colours make identities collide on any single cue. Like a real crowd, most
+# clothing is dark or neutral (black, grey, white, navy, denim, brown): PALETTE_P weights them.
 PALETTE = np.array([
-    [30, 30, 30], [235, 235, 235], [120, 120, 120], [40, 40, 170], [170, 60, 30], [40, 140, 40],
-    [40, 190, 220], [130, 50, 120], [60, 100, 160], [160, 160, 60], [30, 90, 200], [90, 60, 40],
-    [180, 130, 200], [70, 70, 110],
+    [30, 30, 30], [235, 235, 235], [120, 120, 120], [90, 45, 30], [150, 100, 60], [40, 55, 75],
+    [40, 40, 170], [40, 140, 40], [40, 190, 220], [130, 50, 120], [30, 90, 200], [180, 130, 200],
+    [60, 100, 160], [160, 160, 60],
 ], dtype=np.float32)
+PALETTE_P = np.array([0.2, 0.1, 0.12, 0.12, 0.1, 0.08, 0.04, 0.04, 0.04, 0.03, 0.04, 0.03, 0.03, 0.03])
 SKIN = np.array([[170, 200, 240], [120, 160, 210], [80, 120, 170], [50, 80, 120]], dtype=np.float32)
 HAIR = np.array([[20, 20, 20], [30, 60, 100], [60, 120, 180], [180, 180, 180], [20, 30, 60]], dtype=np.float32)
 
@@ -99,8 +101,10 @@ class Identity:
     cams: np.ndarray  # cameras this identity walks past
 
 
-def _color(rng: np.random.Generator, palette: np.ndarray, jitter: float = 18.0) -> np.ndarray:
-    return np.clip(palette[rng.integers(len(palette))] + rng.normal(0, jitter, 3), 0, 255)
+def _color(rng: np.random.Generator, palette: np.ndarray, jitter: float = 18.0,
+           p: np.ndarray | None = None) -> np.ndarray:
+    p = p / p.sum() if p is not None else None
+    return np.clip(palette[rng.choice(len(palette), p=p)] + rng.normal(0, jitter, 3), 0, 255)
 
 
 def make_identity(seed: int, pid: int) -> Identity:
@@ -110,11 +114,13 @@ def make_identity(seed: int, pid: int) -> Identity:
         height=float(rng.uniform(0.78, 0.95)), width=float(rng.uniform(0.8, 1.2)),
         head=float(rng.uniform(0.11, 0.14)), leg=float(rng.uniform(0.42, 0.5)),
         skin=_color(rng, SKIN, 10), hair=_color(rng, HAIR, 10), hair_style=int(rng.integers(4)),
-        upper=_color(rng, PALETTE), upper2=_color(rng, PALETTE), upper_pattern=int(rng.choice(5, p=[.4, .2, .1, .15, .15])),
-        stripe=int(rng.integers(3, 7)), lower=_color(rng, PALETTE), lower2=_color(rng, PALETTE),
+        upper=_color(rng, PALETTE, p=PALETTE_P), upper2=_color(rng, PALETTE, p=PALETTE_P),
+        upper_pattern=int(rng.choice(5, p=[.4, .2, .1, .15, .15])),
+        stripe=int(rng.integers(3, 7)), lower=_color(rng, PALETTE[:6], p=PALETTE_P[:6]),
+        lower2=_color(rng, PALETTE, p=PALETTE_P),
         lower_type=int(rng.choice(3, p=[.65, .2, .15])), lower_striped=bool(rng.random() < 0.15),
         shoes=_color(rng, PALETTE[:4], 10), accessory=int(rng.choice(4, p=[.45, .2, .2, .15])),
-        acc_color=_color(rng, PALETTE), sleeves=bool(rng.random() < 0.6),
+        acc_color=_color(rng, PALETTE, p=PALETTE_P), sleeves=bool(rng.random() < 0.6),
         cams=np.sort(rng.choice(NUM_CAMERAS, n_cams, replace=False)),
     )
 
@@ -133,7 +139,7 @@ def make_cameras(seed: int) -> list[Camera]:
     rng = np.random.default_rng([seed, 2])
     cams = []
     for c in range(NUM_CAMERAS):
-        cams.append(Camera(gain=float(rng.uniform(0.6, 1.25)), cast=tuple(rng.uniform(0.8, 1.2, 3).tolist()),
+        cams.append(Camera(gain=float(rng.uniform(0.6, 1.25)), cast=tuple(rng.uniform(0.72, 1.28, 3).tolist()),
                            blur=float(rng.uniform(0.0, 1.2)), noise=float(rng.uniform(3, 10)), scene=c % 3,
                            base=tuple(rng.uniform(60, 200, 3).tolist())))
     return cams
@@ -292,7 +298,10 @@ def render(seed: int, ident: Identity, cams: list[Camera], cam: int, key: tuple,
     _draw_person(img, ident, rng, cx, top, scale, back=bool(rng.random() < 0.5))
     if occluded:
         _occlude(img, rng, seed)
-    img = img * cm.gain * np.array(cm.cast, np.float32) * rng.uniform(0.85, 1.15)
+    # camera colour cast, plus a per-image white-balance drift and a soft shadow across the body
+    wb = rng.uniform(0.9, 1.1, 3).astype(np.float32)
+    shade = np.linspace(rng.uniform(0.75, 1.1), rng.uniform(0.75, 1.1), w, dtype=np.float32)[None, :, None]
+    img = img * cm.gain * np.array(cm.cast, np.float32) * wb * shade * rng.uniform(0.85, 1.15)
     if cm.blur > 0.3:
         img = cv2.GaussianBlur(img, (0, 0), cm.blur)
     img += rng.normal(0, cm.noise, img.shape).astype(np.float32)
@@ -355,7 +364,7 @@ def generate(root: str | Path, profile: str | SynthProfile = "small", workers: i
     stamp = dest / "synthreid.json"
     if stamp.exists() and not force:
         meta = json.loads(stamp.read_text())
-        if meta.get("profile") == asdict(p):
+        if meta.get("profile") == json.loads(json.dumps(asdict(p))):  # tuples come back as lists
             return dest
     tmp = Path(root) / f".{p.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -377,7 +386,9 @@ def generate(root: str | Path, profile: str | SynthProfile = "small", workers: i
     seconds = time.time() - t0
     (tmp / "synthreid.json").write_text(json.dumps({"profile": asdict(p), "images": len(jobs),
                                                    "seconds": round(seconds, 1)}, indent=2))
-    if dest.exists():
+    if dest.is_symlink():
+        dest.unlink()
+    elif dest.exists():
         shutil.rmtree(dest)
     os.replace(tmp, dest)
     if verbose:
