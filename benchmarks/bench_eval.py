@@ -31,17 +31,20 @@ def per_query_loop(d, qp, gp, qc, gc, max_rank=50):
 
 
 def market_problem(seed=0, nq=3368, ng=19732, ids=750, cams=6, kind="trained"):
-    """``trained``: distances shaped like a trained model's (R1 ~ 90%, mAP ~ 70%);
-    ``untrained``: matches only slightly closer than the rest (the worst case: dense candidates)."""
+    """A Market-sized problem. ``trained``: euclidean distances between features drawn around identity
+    centres (R1 ~ 99%, mAP ~ 94%, mINP ~ 43%, like a strong trained model); ``untrained``: uniform
+    distances with matches only somewhat closer (the worst case: candidates are dense)."""
     rng = np.random.default_rng(seed)
     qp, gp = rng.integers(0, ids, nq), rng.integers(0, ids, ng)
     qc, gc = rng.integers(0, cams, nq), rng.integers(0, cams, ng)
-    same = qp[:, None] == gp[None, :]
     if kind == "trained":
-        d = rng.normal(1.0, 0.1, (nq, ng)).astype(np.float32)
-        d[same] = rng.normal(0.55, 0.2, int(same.sum())).astype(np.float32)
+        dim, noise = 32, 0.45
+        centres = rng.normal(0, 1, (ids, dim)).astype(np.float32)
+        qf = centres[qp] + noise * rng.normal(0, 1, (nq, dim)).astype(np.float32) * rng.lognormal(0, 0.4, (nq, 1))
+        gf = centres[gp] + noise * rng.normal(0, 1, (ng, dim)).astype(np.float32) * rng.lognormal(0, 0.4, (ng, 1))
+        d = ((qf**2).sum(1)[:, None] + (gf**2).sum(1)[None, :] - 2 * qf @ gf.T).astype(np.float32)
     else:
-        d = rng.random((nq, ng), dtype=np.float32) - 0.5 * same
+        d = rng.random((nq, ng), dtype=np.float32) - 0.5 * (qp[:, None] == gp[None, :])
     return d, qp, gp, qc, gc
 
 

@@ -46,13 +46,13 @@ def _as_tensor(x: ArrayLike, device: torch.device | None = None) -> torch.Tensor
 
 def evaluate_ranking(distmat: ArrayLike, query_pids: ArrayLike, gallery_pids: ArrayLike,
                      query_camids: ArrayLike, gallery_camids: ArrayLike, max_rank: int = 50,
-                     chunk_elements: int = 2**24, dense_fraction: float = 0.02) -> RankingResult:
+                     chunk_elements: int = 2**24, dense_fraction: float = 0.05) -> RankingResult:
     """CMC, mAP and mINP under the Market-1501 protocol.
 
     For each query, gallery entries with the same identity *and* the same camera are removed; queries left
     with no true match are skipped (and counted). AP is non-interpolated, as torchreid and fast-reid compute
     it. ``chunk_elements`` bounds the query x gallery block processed at once; ``dense_fraction`` picks
-    between the sparse and the dense way of ranking the matches (see :func:`_match_ranks`).
+    between the sparse and the dense way of ranking a query's matches (see :func:`_match_ranks`).
     """
     d = _as_tensor(distmat)
     dev = d.device
@@ -65,33 +65,26 @@ def evaluate_ranking(distmat: ArrayLike, query_pids: ArrayLike, gallery_pids: Ar
     if max_rank < 1:
         raise ValueError(f"max_rank must be >= 1, got {max_rank}.")
     d = d.float()
+    match_d, n_match = _sorted_match_distances(d, qp, gp, qc, gc)
     chunk = max(1, chunk_elements // max(ng, 1))
     first_ranks, aps, inps = [], [], []
     for s in range(0, nq, chunk):
-        dc = d[s : s + chunk]
-        same_id = qp[s : s + chunk, None] == gp[None, :]
-        keep = ~(same_id & (qc[s : s + chunk, None] == gc[None, :]))
-        match = same_id & keep
-        n_match = match.sum(1)
-        m_max = int(n_match.max()) if len(n_match) else 0
+        e = min(s + chunk, nq)
+        md, nm = match_d[s:e], n_match[s:e]
+        m_max = md.shape[1]
         if m_max == 0:
-            first_ranks.append(torch.full((len(dc),), -1, device=dev))
-            aps.append(torch.zeros(len(dc), device=dev))
-            inps.append(torch.zeros(len(dc), device=dev))
+            first_ranks.append(torch.full((e - s,), -1.0, device=dev))
+            aps.append(torch.zeros(e - s, device=dev))
+            inps.append(torch.zeros(e - s, device=dev))
             continue
-        inf = torch.tensor(float("inf"), device=dev)
-        match_d = torch.topk(torch.where(match, dc, inf), m_max, dim=1, largest=False).values  # sorted
-        pos = _match_ranks(dc, keep, match_d, n_match, dense_fraction)
+        pos = _match_ranks(d[s:e], md, nm, qp[s:e], gp, qc[s:e], gc, dense_fraction)
         k = torch.arange(1, m_max + 1, device=dev).float()
-        valid_k = k[None, :] <= n_match[:, None]
+        valid_k = k[None, :] <= nm[:, None]
         precision = torch.where(valid_k, k[None, :] / pos.clamp_min(1), torch.zeros_like(pos))
-        ap = precision.sum(1) / n_match.clamp_min(1)
-        last = pos.gather(1, (n_match - 1).clamp_min(0)[:, None]).squeeze(1)
-        inp = n_match.float() / last.clamp_min(1)
-        first = torch.where(n_match > 0, pos[:, 0], torch.full_like(pos[:, 0], -1))
-        first_ranks.append(first)
-        aps.append(ap)
-        inps.append(inp)
+        aps.append(precision.sum(1) / nm.clamp_min(1))
+        last = pos.gather(1, (nm - 1).clamp_min(0)[:, None]).squeeze(1)
+        inps.append(nm.float() / last.clamp_min(1))
+        first_ranks.append(torch.where(nm > 0, pos[:, 0], torch.full_like(pos[:, 0], -1)))
     first_rank = torch.cat(first_ranks).cpu()
     ap = torch.cat(aps).cpu()
     inp = torch.cat(inps).cpu()
@@ -108,33 +101,78 @@ def evaluate_ranking(distmat: ArrayLike, query_pids: ArrayLike, gallery_pids: Ar
                          ap=ap[valid].numpy())
 
 
-def _match_ranks(dc: torch.Tensor, keep: torch.Tensor, match_d: torch.Tensor, n_match: torch.Tensor,
-                 dense_fraction: float) -> torch.Tensor:
+def _sorted_match_distances(d: torch.Tensor, qp: torch.Tensor, gp: torch.Tensor, qc: torch.Tensor,
+                            gc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each query's true-match distances, ascending, padded with +inf: (Q, M) and the counts (Q,).
+
+    Found from the labels alone (gallery sorted by identity), so the Q x G matrix is only gathered from.
+    """
+    dev = d.device
+    nq = len(qp)
+    order = torch.argsort(gp, stable=True)
+    sgp = gp[order]
+    lo = torch.searchsorted(sgp, qp, side="left")
+    cnt = torch.searchsorted(sgp, qp, side="right") - lo
+    qi = torch.repeat_interleave(torch.arange(nq, device=dev), cnt)
+    start = torch.cumsum(cnt, 0) - cnt
+    gi = order[lo[qi] + torch.arange(len(qi), device=dev) - start[qi]]
+    other_cam = gc[gi] != qc[qi]
+    mq, mg = qi[other_cam], gi[other_cam]
+    n_match = torch.bincount(mq, minlength=nq)
+    m_max = int(n_match.max()) if nq else 0
+    match_d = torch.full((nq, m_max), float("inf"), device=dev)
+    if len(mq):
+        v = d[mq, mg]
+        o = torch.argsort(v, stable=True)
+        o = o[torch.argsort(mq[o], stable=True)]  # by query, then by distance
+        mq_s = mq[o]
+        rank = torch.arange(len(o), device=dev) - (torch.cumsum(n_match, 0) - n_match)[mq_s]
+        match_d[mq_s, rank] = v[o]
+    return match_d, n_match
+
+
+def _match_ranks(dc: torch.Tensor, match_d: torch.Tensor, n_match: torch.Tensor, qp: torch.Tensor,
+                 gp: torch.Tensor, qc: torch.Tensor, gc: torch.Tensor, dense_fraction: float) -> torch.Tensor:
     """1-based ranks, among kept gallery entries, of each query's sorted true-match distances ``match_d``.
 
     Only entries no farther than a query's farthest match can precede one of its matches. With a trained
-    model these are a small share of the gallery: the sparse path sorts just them. When they are dense
-    (an untrained model), every entry is bucketed among the matches with ``searchsorted`` instead.
+    model these are a small share of the gallery: for such rows the sparse path sorts just them (and drops
+    the protocol's same-identity same-camera entries among them). Rows where they are dense (an untrained
+    model, an outlier query) bucket every entry among the matches with ``searchsorted`` instead. Both count
+    an entry tied with a match as ranked before it.
     """
-    rows = torch.arange(len(dc), device=dc.device)
+    dev = dc.device
+    rows = torch.arange(len(dc), device=dev)
     far = match_d[rows, (n_match - 1).clamp_min(0)]
-    cand = keep & (dc <= far[:, None]) & (n_match > 0)[:, None]
+    far = torch.where(n_match > 0, far, torch.full_like(far, float("-inf")))
+    le = dc <= far[:, None]
+    per_row = le.view(torch.uint8).sum(1, dtype=torch.int32)  # faster than count_nonzero on bools
+    dense = per_row > dense_fraction * dc.shape[1]
     m_max = match_d.shape[1]
-    if cand.sum() > dense_fraction * cand.numel():
-        bucket = torch.searchsorted(match_d, dc.contiguous(), side="left")  # matches strictly closer
-        counts = torch.zeros(len(dc), m_max + 1, device=dc.device).scatter_add_(1, bucket, keep.float())
-        return counts.cumsum(1)[:, :m_max]
-    r, c = cand.nonzero(as_tuple=True)
-    v = dc[r, c].double()
-    lo = float(v.min()) if len(v) else 0.0
-    width = (float(v.max()) - lo + 1.0) if len(v) else 1.0
-    keys = torch.sort(r.double() * width + (v - lo)).values  # row-major, then by distance
-    md = match_d.double()
-    fin = torch.isfinite(md)
-    q = rows.double()[:, None] * width + (torch.where(fin, md, torch.zeros_like(md)) - lo)
-    before = torch.searchsorted(keys, q.reshape(-1), side="right").view_as(md)
-    start = torch.searchsorted(keys, rows.double() * width - 0.5, side="left")
-    return (before - start[:, None]).float()
+    pos = torch.zeros(len(dc), m_max, device=dev)
+    if bool(dense.any()):
+        dd, md = dc[dense].contiguous(), match_d[dense].contiguous()
+        keep = ~((qp[dense][:, None] == gp[None, :]) & (qc[dense][:, None] == gc[None, :]))
+        bucket = torch.searchsorted(md, dd, side="left")  # matches strictly closer
+        counts = torch.zeros(len(dd), m_max + 1, device=dev).scatter_add_(1, bucket, keep.float())
+        pos[dense] = counts.cumsum(1)[:, :m_max]
+    sparse = ~dense
+    if bool(sparse.any()):
+        sub = rows[sparse]
+        r, c = le[sparse].nonzero(as_tuple=True)
+        junk = (gp[c] == qp[sub[r]]) & (gc[c] == qc[sub[r]])
+        r, c = r[~junk], c[~junk]
+        v = dc[sub[r], c].double()
+        lo = float(v.min()) if len(v) else 0.0
+        width = (float(v.max()) - lo + 1.0) if len(v) else 1.0
+        keys = torch.sort(r.double() * width + (v - lo)).values  # row-major, then by distance
+        md = match_d[sparse].double()
+        local = torch.arange(len(sub), device=dev).double()
+        q = local[:, None] * width + (torch.where(torch.isfinite(md), md, torch.zeros_like(md)) - lo)
+        before = torch.searchsorted(keys, q.reshape(-1), side="right").view_as(md)
+        start = torch.searchsorted(keys, local * width - 0.5, side="left")
+        pos[sparse] = (before - start[:, None]).float()
+    return pos
 
 
 def evaluate_cuhk03(distmat: ArrayLike, query_pids: ArrayLike, gallery_pids: ArrayLike,
