@@ -127,7 +127,8 @@ def measure(model: torch.nn.Module, input_size: tuple[int, int] = (384, 128),
         return x.to(memory_format=torch.channels_last) if cl else x
 
     def fwd(x):
-        with torch.autocast(dev.type, dtype=dtype, enabled=dtype != torch.float32):
+        # autocast's weight cache must be off while a CUDA graph is captured
+        with torch.autocast(dev.type, dtype=dtype, enabled=dtype != torch.float32, cache_enabled=not cuda_graphs):
             return model(x)
 
     x1, xb = make(1), make(batch)
@@ -174,13 +175,30 @@ def henet_variants(num_classes: int = 751) -> dict[str, torch.nn.Module]:
 def measure_table1(device: str | torch.device | None = None, input_size: tuple[int, int] = (384, 128),
                    batch: int = 64, repeats: int = 5, warmup: int = 3, inner: int = 5,
                    dtype: torch.dtype = torch.float32, cuda_graphs: bool = False,
-                   num_classes: int = 751, progress: bool = True) -> dict[str, Measurement]:
-    """Measure the peers and the HENet variants on this machine (random weights: speed and size only)."""
+                   num_classes: int = 751, progress: bool = True, refresh: bool = False) -> dict[str, Measurement]:
+    """Measure the peers and the HENet variants on this machine (random weights: speed and size only).
+
+    Cached in ``results/efficiency/`` by hardware, settings and code, like training results; ``refresh``
+    measures again.
+    """
+    import hashlib
+    import json
     import warnings
+    from pathlib import Path
 
     from tqdm.auto import tqdm
 
     from .peers import PEERS
+    from .utils import atomic_write_json, results_dir, stable_hash
+
+    dev = pick_device(device)
+    here = Path(__file__).resolve().parent
+    code = hashlib.sha256(b"".join((here / f).read_bytes() for f in ("efficiency.py", "peers.py", "model.py")))
+    key = stable_hash([hardware_string(dev), list(input_size), batch, repeats, warmup, inner, str(dtype),
+                       cuda_graphs, num_classes, code.hexdigest()[:12]])
+    cache = results_dir() / "efficiency" / f"{key}.json"
+    if cache.exists() and not refresh:
+        return {k: Measurement(**v) for k, v in json.loads(cache.read_text()).items()}
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -188,9 +206,10 @@ def measure_table1(device: str | torch.device | None = None, input_size: tuple[i
     models.update(henet_variants(num_classes))
     out = {}
     for name, m in tqdm(models.items(), desc="measure", disable=not progress):
-        out[name] = measure(m, input_size, device, batch, repeats, warmup, inner, dtype, cuda_graphs)
+        out[name] = measure(m, input_size, dev, batch, repeats, warmup, inner, dtype, cuda_graphs)
         m.cpu()
     # +RPE changes only training and +Both = +Losses + RPE: same graphs, same measurements
     out["HENet(+RPE)"] = out["HENet(Base)"]
     out["HENet(+Both)"] = out["HENet(+Losses)"]
+    atomic_write_json(cache, {k: v.as_dict() for k, v in out.items()})
     return out

@@ -32,6 +32,12 @@ def test_train_tiny_and_metrics(isolated_dirs):
     assert set(out.history[0].terms) == {"ce", "oim", "triplet", "mse"}
 
 
+def test_dataloader_path_with_per_image_erasing(isolated_dirs):
+    """The path for data sets too large for memory: DataLoader workers, OpenCV RPE per image."""
+    out = train(make_config("test", device="cpu", data_path="loader", erasing="re+rpe"), progress=False)
+    assert out.train_images > 0 and out.metrics["mAP"] >= 0
+
+
 def test_interrupted_run_resumes(isolated_dirs, monkeypatch):
     cfg = make_config("test", device="cpu", epochs=2, checkpoint_every=1)
     folder = isolated_dirs / "run"
