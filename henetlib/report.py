@@ -67,7 +67,9 @@ def save_figure(fig, name: str, cap: str | None = None, folder: Path | None = No
     paths = []
     for ext in ("pdf", "png"):
         buf = io.BytesIO()
-        fig.savefig(buf, format=ext, dpi=160, bbox_inches="tight")
+        # no creation date or software stamp: an unchanged figure stays byte-identical between runs
+        meta = {"CreationDate": None, "Producer": None} if ext == "pdf" else {"Software": None}
+        fig.savefig(buf, format=ext, dpi=160, bbox_inches="tight", metadata=meta)
         atomic_write_bytes(folder / f"{name}.{ext}", buf.getvalue())
         paths.append(folder / f"{name}.{ext}")
     return paths

@@ -89,3 +89,11 @@ def test_study_rows_cover_the_tables():
     assert set(ex.paper_rows("table3")) == {label for label, _, _ in ex.table3_configs("test")}
     assert set(ex.paper_rows("table2")) == {label for label, _, _ in ex.table2_configs("test")}
     assert set(ex.paper_rows("table4")) == {label for label, _, _ in ex.table4_configs("test")}
+
+
+def test_cli_bad_data_root_is_one_clear_line(tmp_path, capsys):
+    from henetlib.__main__ import cli
+
+    assert cli(["data", "--data-root", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: data set folder") and "bounding_box_train" in err and "Traceback" not in err
