@@ -388,3 +388,16 @@ def fig5(ctx: StudyContext, levels: tuple[float, ...] | None = None, train_p: fl
             frames.append(curve)
     df = pd.concat(frames)
     return summarise(df, ["trained_with", "test_occlusion", "level"], metrics=("R1", "mAP")), results
+
+
+def ranked_lists(res: Result, device: str | None = "cpu"):
+    """(distmat, query samples, gallery samples) of a trained result, for ``plot_ranked_results``."""
+    from .data import build_test_loader
+    from .evaluation import extract_features, pairwise_distance
+
+    model, cfg = load_trained(res.model_path, device)
+    ds = dataset_for(cfg)
+    q = extract_features(model, build_test_loader(ds.query, cfg.input_size, workers=0), device=device, desc="query")
+    g = extract_features(model, build_test_loader(ds.gallery, cfg.input_size, workers=0), device=device,
+                         desc="gallery")
+    return pairwise_distance(q.features, g.features), ds.query, ds.gallery

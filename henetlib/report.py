@@ -63,7 +63,8 @@ def save_figure(fig, name: str, cap: str | None = None, folder: Path | None = No
     """Save ``figures/<name>.pdf`` and ``.png`` atomically, with the caption line under the axes."""
     folder = folder or figures_dir()
     if cap:
-        fig.text(0.01, 0.005, cap, fontsize=6, ha="left", va="bottom", wrap=True, color="0.3")
+        # below the figure's area: the tight bounding box grows to take it, so it never covers an axis
+        fig.text(0.01, -0.005, cap, fontsize=6, ha="left", va="top", wrap=True, color="0.3")
     paths = []
     for ext in ("pdf", "png"):
         buf = io.BytesIO()

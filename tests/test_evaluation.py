@@ -108,3 +108,42 @@ def test_evaluate_features_cosine_and_euclidean():
         assert evaluate_features(q, g, metric=metric, device="cpu").mAP > 0.95
     with pytest.raises(ValueError, match="metric"):
         pairwise_distance(qf, gf, "manhattan")
+
+
+def test_extract_features_flip_and_normalize():
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from henetlib.evaluation import extract_features
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+    x = torch.randn(6, 3, 16, 8)
+    loader = DataLoader(TensorDataset(x, torch.arange(6), torch.zeros(6)), batch_size=4)
+    f = extract_features(model, loader, device="cpu")
+    assert f.features.shape == (6, 4) and list(f.pids) == list(range(6))
+    assert torch.allclose(f.features, model(x), atol=1e-6)
+    ff = extract_features(model, loader, flip=True, normalize=True, device="cpu")
+    ref = torch.nn.functional.normalize((model(x) + model(torch.flip(x, dims=[3]))) / 2, dim=1)
+    assert torch.allclose(ff.features, ref, atol=1e-6)
+
+
+def test_plot_ranked_results_marks_right_and_wrong(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from PIL import Image
+
+    from henetlib.evaluation import plot_ranked_results
+
+    paths = []
+    for i in range(5):
+        p = tmp_path / f"{i}.png"
+        Image.new("RGB", (8, 16), (i * 40, 0, 0)).save(p)
+        paths.append(str(p))
+    d = np.array([[0.1, 0.2, 0.3, 0.4]])
+    fig = plot_ranked_results(d, paths[:1], paths[1:], [7], [7, 3, 7, 3], [0], [1, 1, 2, 2], topk=3)
+    axes = fig.axes
+    assert len(axes) == 4
+    colors = [axes[i].spines["left"].get_edgecolor() for i in (1, 2, 3)]
+    green, red = matplotlib.colors.to_rgba("limegreen"), matplotlib.colors.to_rgba("red")
+    assert colors == [green, red, green]

@@ -12,7 +12,7 @@ EXPECTED = {
     "00_rpe_explained": ["fig3_rpe.pdf", "fig3_rpe.png", "rpe_area_vs_n.png"],
     "01_structure_analysis": ["table2_structure.md", "table2_structure.tex", "table2_structure.pdf"],
     "02_branch_ablation": ["table3_branches.md", "table3_branches.tex", "table3_branches.png"],
-    "03_loss_ablation": ["table4_losses.md", "table4_losses.tex", "table4_losses.png"],
+    "03_loss_ablation": ["table4_losses.md", "table4_losses.tex", "table4_losses.png", "table4_ranked_lists.png"],
     "04_rpe_probability_sweep": ["fig4_rpe_probability.pdf", "fig4_rpe_probability.md"],
     "05_occlusion_robustness": ["fig5_occlusion.pdf", "fig5_occlusion.md"],
     "06_cam_heatmaps": ["fig2_cam.pdf", "fig2_cam.png"],
