@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .data import DeviceStore, ReIDDataset, build_dataset, build_train_loader
+from .data import DeviceStore, RandomIdentitySampler, ReIDDataset, build_dataset, build_train_loader
 from .evaluation import evaluate_ranking, pairwise_distance
 from .losses import HENetLoss, LossConfig
 from .model import HENet, layout_name
@@ -230,8 +230,6 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, progress: bool = 
     store = None
     if _use_device_store(cfg, ds, dev):
         store = DeviceStore(ds.train, cfg.input_size, dev)
-        from .data import RandomIdentitySampler
-
         sampler = RandomIdentitySampler(ds.train, cfg.p, cfg.k, cfg.num_unlabeled, cfg.seed)
         loader = None
     else:
@@ -253,11 +251,7 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, progress: bool = 
         for batch in batches:
             if store is not None:
                 idx = torch.as_tensor(batch, device=dev)
-                x = store.batch(idx, train=False)
-                flip = torch.rand(len(idx), generator=gen, device=dev) < 0.5
-                x = torch.where(flip.view(-1, 1, 1, 1), torch.flip(x, dims=[3]), x)
-                if erasing.mode != "none":
-                    x = erase_batch(x, erasing, gen)
+                x = store.batch(idx, train=True, erasing=erasing, generator=gen)  # flip + erasing on the device
                 y = store.pids[idx]
             else:
                 x, y = batch[0].to(dev, non_blocking=True), batch[1].to(dev, non_blocking=True)
@@ -364,7 +358,3 @@ def load_trained(path: str | Path, device: str | torch.device | None = None) -> 
                       input_size=cfg.input_size)
     model.load_state_dict(state["model"])
     return model.to(pick_device(device)).eval(), cfg
-
-
-def with_overrides(cfg: TrainConfig, **kw: Any) -> TrainConfig:
-    return replace(cfg, **kw)

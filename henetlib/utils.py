@@ -113,14 +113,5 @@ def git_commit() -> str:
         return "unknown"
 
 
-def code_fingerprint() -> str:
-    """Hash of the package's own source: a result computed by other code is not reused."""
-    h = hashlib.sha256()
-    for p in sorted(Path(__file__).resolve().parent.glob("*.py")):
-        h.update(p.name.encode())
-        h.update(p.read_bytes())
-    return h.hexdigest()[:12]
-
-
 def stable_hash(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
