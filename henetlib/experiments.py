@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from . import paper
 from .data import ReIDDataset, build_dataset
+from .losses import loss_names
 from .model import feature_dim_of, layout_name
 from .rpe import ErasingConfig
 from .train import Evaluator, TrainConfig, load_trained, make_config, train
@@ -170,10 +171,15 @@ def structure_label(stripes: tuple[int, ...]) -> str:
     return "P(" + ",".join(str(k) for k in stripes) + ")"
 
 
+def table3_stripes(g1: bool, p4: bool) -> tuple[int, ...]:
+    """Table 3's branch switches as HENet stripes: G1 -> 1, P4 -> 4."""
+    return tuple(k for k, on in ((1, g1), (4, p4)) if on)
+
+
 def table3_configs(profile: str, seeds=(0,), **common: Any) -> list[tuple[str, int, TrainConfig]]:
     rows = []
     for g1, p4, r16 in TABLE3_ROWS:
-        stripes = tuple(k for k, on in ((1, g1), (4, p4)) if on)
+        stripes = table3_stripes(g1, p4)
         for seed in seeds:
             rows.append((layout_name(stripes, r16), seed,
                          _cfg(profile, seed, common, stripes=stripes, recovery=r16, **BASE_LOSSES)))
@@ -183,7 +189,7 @@ def table3_configs(profile: str, seeds=(0,), **common: Any) -> list[tuple[str, i
 def table4_configs(profile: str, seeds=(0,), **common: Any) -> list[tuple[str, int, TrainConfig]]:
     rows = []
     for oim, tri, mse in TABLE4_ROWS:
-        label = "+".join(n for n, on in (("OIM", oim), ("Tri", tri), ("MSE", mse)) if on) or "CE only"
+        label = loss_names(oim, tri, mse) or "CE only"
         for seed in seeds:
             rows.append((label, seed, _cfg(profile, seed, common, stripes=(1, 4), recovery=True, oim=oim,
                                            triplet=tri, mse=mse)))
@@ -244,8 +250,19 @@ def summarise(df: pd.DataFrame, by: list[str], metrics=("R1", "R5", "R10", "mAP"
 # Fig. 5: trained models under test-time occlusion, cached beside each result.
 
 
+_EVALUATORS: dict[tuple, Evaluator] = {}
+
+
+def evaluator_for(cfg: TrainConfig, device: torch.device) -> Evaluator:
+    """One Evaluator (decoded query and gallery) per data set, input size and device in this process."""
+    key = (cfg.dataset, cfg.data_root, cfg.synth_size, cfg.input_size, str(device))
+    if key not in _EVALUATORS:
+        _EVALUATORS[key] = Evaluator(dataset_for(cfg), cfg.input_size, device)
+    return _EVALUATORS[key]
+
+
 def occlusion_curve(res: Result, modes=("re", "rpe", "re+rpe"), levels=(0.0, 0.5, 1.0), n: int = 20,
-                    seed: int = 0, device: str | None = None, evaluator: Evaluator | None = None) -> pd.DataFrame:
+                    seed: int = 0, device: str | None = None) -> pd.DataFrame:
     """R1 and mAP of a trained model when the query and gallery images are erased with probability
     ``level`` by each test-time method (Fig. 5). Cached in ``results/<key>/occlusion.json``."""
     cache_f = res.folder / "occlusion.json"
@@ -253,7 +270,7 @@ def occlusion_curve(res: Result, modes=("re", "rpe", "re+rpe"), levels=(0.0, 0.5
     missing = [(m, lv) for m in modes for lv in levels if f"{m}|{lv:g}|{n}|{seed}" not in cache]
     if missing:
         model, cfg = load_trained(res.model_path, device)
-        ev = evaluator or Evaluator(dataset_for(cfg), cfg.input_size, next(model.parameters()).device)
+        ev = evaluator_for(cfg, next(model.parameters()).device)
         for m, lv in missing:
             occ = ErasingConfig(m, lv, n) if lv > 0 else None
             r = ev(model, occlusion=occ, seed=seed, subsets=False)
@@ -324,12 +341,12 @@ def paper_rows(table: str) -> dict[str, dict[str, float]]:
     if table == "table3":
         out = {}
         for (g1, p4, r16), v in paper.TABLE3.items():
-            label = layout_name(tuple(k for k, on in ((1, g1), (4, p4)) if on), r16)
+            label = layout_name(table3_stripes(g1, p4), r16)
             out[label] = _metrics_dict(v, ("R1", "R5", "R10", "mAP", "FD"))
         return out
     if table == "table4":
-        return {("+".join(n for n, on in (("OIM", o), ("Tri", t), ("MSE", m)) if on) or "CE only"):
-                _metrics_dict(v, ("R1", "R5", "R10", "mAP")) for (o, t, m), v in paper.TABLE4.items()}
+        return {(loss_names(*k) or "CE only"): _metrics_dict(v, ("R1", "R5", "R10", "mAP"))
+                for k, v in paper.TABLE4.items()}
     raise ValueError(f"unknown table {table!r}")
 
 
@@ -375,14 +392,8 @@ def fig5(ctx: StudyContext, levels: tuple[float, ...] | None = None, train_p: fl
         rows = fig5_configs(ctx.profile, seed, train_p, **ctx.common)
         res = sweep([c for _, c in rows], progress=progress)
         results += res
-        evaluator = None
         for (label, _), r in zip(rows, res, strict=True):
-            if evaluator is None and not all((r.folder / "occlusion.json").exists() for r in res):
-                cfg = r.train_config
-                from .utils import pick_device
-
-                evaluator = Evaluator(dataset_for(cfg), cfg.input_size, pick_device(ctx.device))
-            curve = occlusion_curve(r, levels=levels, seed=seed, device=ctx.device, evaluator=evaluator)
+            curve = occlusion_curve(r, levels=levels, seed=seed, device=ctx.device)
             curve.insert(0, "trained_with", label)
             curve["seed"] = seed
             frames.append(curve)

@@ -132,6 +132,11 @@ def reconstruction_loss(reconstruction: torch.Tensor, images: torch.Tensor) -> t
     return F.mse_loss(reconstruction.float(), target)
 
 
+def loss_names(oim: bool, triplet: bool, mse: bool) -> str:
+    """The switchable terms that are on, in Table 4's order: "OIM+Tri+MSE" ("" when only CE is on)."""
+    return "+".join(n for n, on in (("OIM", oim), ("Tri", triplet), ("MSE", mse)) if on)
+
+
 @dataclass
 class LossConfig:
     """Which terms are on. All three on is HENet(+Losses); all off is CE alone (Table 4, first row)."""

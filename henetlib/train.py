@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from .data import DeviceStore, RandomIdentitySampler, ReIDDataset, build_dataset, build_train_loader
 from .evaluation import evaluate_ranking, pairwise_distance
-from .losses import HENetLoss, LossConfig
+from .losses import HENetLoss, LossConfig, loss_names
 from .model import HENet, layout_name
 from .rpe import ErasingConfig, erase_batch
 from .utils import atomic_torch_save, hardware_string, pick_device, seed_everything
@@ -101,8 +101,7 @@ class TrainConfig:
                 self.mse and self.recovery)
 
     def name(self) -> str:
-        oim, tri, mse = self.effective_losses()
-        losses = "+".join(n for n, on in (("OIM", oim), ("Tri", tri), ("MSE", mse)) if on)
+        losses = loss_names(*self.effective_losses())
         aug = self.erasing_config.label() + (f"@{self.erasing_p:g}" if self.erasing != "none" else "")
         return f"{layout_name(self.stripes, self.recovery)} | CE{'+' + losses if losses else ''} | {aug} | s{self.seed}"
 

@@ -20,5 +20,7 @@ def isolated_dirs(tmp_path, monkeypatch):
     from henetlib import experiments
 
     experiments._DATASETS.clear()
+    experiments._EVALUATORS.clear()
     yield tmp_path
     experiments._DATASETS.clear()
+    experiments._EVALUATORS.clear()
