@@ -2,7 +2,7 @@
 
   python -m henetlib data --profile smoke                   generate SynthReID and print its summary
   python -m henetlib run --profile gpu --stripes 1,4 --recovery
-  python -m henetlib table2|table3|table4|fig4|fig5 --profile gpu [--seeds 0,1,2] [--data-root PATH]
+  python -m henetlib table1|table2|table3|table4|fig4|fig5 --profile gpu [--seeds 0,1,2] [--data-root PATH]
   python -m henetlib study --profile gpu                    every table and figure's runs
   python -m henetlib reproduce --profile smoke              execute the notebooks into reports/
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 from .utils import REPO_ROOT
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
-GRIDS = ("table2", "table3", "table4", "fig4", "fig5")
+GRIDS = ("table2", "table3", "table4", "fig4", "fig5", "table1")
 
 
 def _ints(s: str) -> tuple[int, ...]:
@@ -31,7 +31,7 @@ def _common(args: argparse.Namespace) -> dict:
         out.update(dataset=args.dataset or "market1501", data_root=str(args.data_root))
     elif args.dataset:
         out["dataset"] = args.dataset
-    for name in ("epochs", "backbone", "height", "width", "synth_size"):
+    for name in ("epochs", "backbone", "height", "width", "synth_size", "pretrained", "from_scratch"):
         if getattr(args, name, None):
             out[name] = getattr(args, name)
     return out
@@ -71,6 +71,15 @@ def main(argv: list[str] | None = None) -> int:
     dp = sub.add_parser("data", help="generate/check a data set and print its summary")
     common(dp)
 
+    pp = sub.add_parser("publish", help="train the study within a time budget, then pack its small result files")
+    common(pp)
+    pp.add_argument("--seeds", default="0")
+    pp.add_argument("--budget", type=float, default=480, help="seconds of training to spend in this call")
+    pp.add_argument("--out", type=Path, required=True, help="folder for published-<profile>.tar.gz")
+    ip = sub.add_parser("import-published", help="unpack a publish archive into published/<profile>/")
+    ip.add_argument("archive", type=Path)
+    ip.add_argument("--profile", default="gpu")
+
     for name in ("run", "study", *GRIDS):
         p = sub.add_parser(name, help="train (cached) " + ("one configuration" if name == "run" else name))
         common(p)
@@ -80,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--height", type=int, default=None, help="override the input height")
         p.add_argument("--width", type=int, default=None, help="override the input width")
         p.add_argument("--synth-size", default=None, choices=["tiny", "small", "full"], help="SynthReID size")
+        p.add_argument("--pretrained", default=None, help="a local torchvision ResNet checkpoint (never downloaded)")
+        p.add_argument("--from-scratch", action="store_true",
+                       help="allow the paper profile to start from random weights")
         if name == "run":
             p.add_argument("--stripes", default="1,4")
             p.add_argument("--recovery", action="store_true")
@@ -94,10 +106,26 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.cmd == "reproduce":
         return _reproduce(args)
+    if args.cmd == "import-published":
+        from .publish import unpack
+
+        print(f"{unpack(args.archive, args.profile)} results added to published/{args.profile}/")
+        return 0
     from . import experiments as ex
     from .data import build_dataset
     from .train import make_config
 
+    if args.cmd == "publish":
+        from . import publish
+
+        ctx = ex.StudyContext(args.profile, args.device, str(args.data_root) if args.data_root else None,
+                              args.dataset, _ints(args.seeds))
+        t0 = time.time()
+        done, left = publish.train_within(ctx, args.budget)
+        print(f"[publish] trained {done} runs in {time.time() - t0:.0f} s; {left} still missing", flush=True)
+        publish.extras(ctx)
+        publish.pack(args.profile, args.out)
+        return 0
     if args.cmd == "data":
         cfg = make_config(args.profile, **_common(args))
         build_dataset(cfg.dataset, cfg.data_root, cfg.synth_size, verbose=True)
@@ -107,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
                           triplet=not args.no_triplet, mse=not args.no_mse, erasing=args.erasing,
                           erasing_p=args.erasing_p, rpe_n=args.rpe_n, seed=_ints(args.seeds)[0], **_common(args))
         res = ex.run(cfg)
-        print(f"{res.name}: " + ", ".join(f"{k}={v:.2f}" for k, v in res.metrics.items() if "_" not in k)
+        print(f"{res.name}: " + ", ".join(f"{k}={v:.2f}" for k, v in res.metrics.items()
+                                           if "_" not in k and isinstance(v, (int, float)))
               + f" ({res.images_per_second:.0f} img/s, {res.train_seconds:.0f} s, result {res.folder})")
         return 0
     names = GRIDS if args.cmd == "study" else (args.cmd,)

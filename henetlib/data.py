@@ -30,11 +30,9 @@ import torch
 import torchvision.transforms.v2.functional as TF
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from .rpe import ErasingConfig, erase_batch, erasing_transform
+from .rpe import IMAGENET_MEAN, IMAGENET_STD, ErasingConfig, erase_batch, erasing_transform
 from .utils import data_dir
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 _NAME = re.compile(r"^(-?\d+)_c(\d+)")
 _EXTS = {".jpg", ".jpeg", ".png", ".bmp"}
 SPLITS = ("bounding_box_train", "query", "bounding_box_test")
@@ -242,7 +240,8 @@ class ImageDataset(Dataset):
 class RandomIdentitySampler(Sampler[list[int]]):
     """P x K batches: P identities, K images each (sampled with replacement when an identity has fewer).
 
-    Every labelled identity is visited once per epoch. ``num_unlabeled`` extra unlabeled images (label -1)
+    Every labelled identity is visited once per epoch, with K of its images: an epoch is one P x K pass
+    over the identities (MGN-pytorch's definition; docs/READINGS.md). ``num_unlabeled`` extra unlabeled images (label -1)
     are appended to each batch when the split has some (they feed OIM's queue). Deterministic from seed
     and epoch; call :meth:`set_epoch` between epochs.
     """
@@ -268,7 +267,8 @@ class RandomIdentitySampler(Sampler[list[int]]):
         for pid in sorted(self.by_pid):
             idx = self.by_pid[pid]
             sel = rng.permutation(idx) if len(idx) >= self.k else rng.choice(idx, self.k, replace=True)
-            # an identity with many images contributes one group of K per epoch (torchreid drops the rest too)
+            # one group of K per identity per epoch, as MGN-pytorch's sampler does (torchreid's
+            # RandomIdentitySampler instead cuts each identity's images into groups of K and uses them all)
             groups.append((pid, [int(i) for i in sel[: self.k]]))
         order = rng.permutation(len(groups))
         out = []
@@ -328,14 +328,16 @@ class DeviceStore:
         return self.images.numel()
 
     def batch(self, index: Sequence[int] | torch.Tensor, train: bool = False, erasing: ErasingConfig | None = None,
-              generator: torch.Generator | None = None) -> torch.Tensor:
+              generator: torch.Generator | None = None, return_clean: bool = False):
+        """Preprocessed images; ``train`` adds a random flip and the run's erasing. ``return_clean`` also
+        returns the flipped images before erasing (R16's reconstruction target)."""
         idx = torch.as_tensor(index, device=self.device)
         imgs = self.images[idx]
         flip = torch.rand(len(idx), generator=generator, device=self.device) < 0.5 if train else None
-        x = preprocess(imgs, self.size, flip)
+        clean = x = preprocess(imgs, self.size, flip)
         if train and erasing is not None and erasing.mode != "none":
             x = erase_batch(x, erasing, generator)
-        return x
+        return (x, clean) if return_clean else x
 
     def test_batches(self, batch_size: int = 256):
         """(images, pids, camids, index) batches in order, like the test DataLoader."""

@@ -20,7 +20,11 @@ from .utils import hardware_string, pick_device
 
 @dataclass
 class ModelStats:
-    """The inputs of eq. 10 for one model: R1 and mAP in %, FD, V in MB, S in frames per second."""
+    """The inputs of eq. 10 for one model: R1 and mAP in %, FD, V in MiB, S in frames per second.
+
+    V is Table 1's model volume: the float32 parameters a test-time forward uses, in MiB (2^20 bytes);
+    that unit gives the paper's MGN (263) and PCB (102) from their published structures.
+    """
 
     r1: float
     mAP: float
@@ -70,8 +74,8 @@ class Measurement:
     feature_dim: int
     params: int
     inference_params: int
-    size_mb: float  # float32 MB of every parameter (the checkpoint, classifiers included)
-    inference_size_mb: float  # without the training-only classifiers and decoder
+    size_mb: float  # float32 MiB of every parameter (the checkpoint, classifiers included)
+    inference_size_mb: float  # Table 1's V: float32 MiB without the training-only classifiers and decoder
     fps_batch1: float  # the paper's S
     throughput: float  # images/s at a large batch
     batch: int
@@ -86,6 +90,14 @@ class Measurement:
 
 def count_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def inference_parameters(model: torch.nn.Module) -> int:
+    """Parameters a test-time forward uses: all but the identity classifiers (``nn.Linear``) and R16's decoder."""
+    from .model import Decoder
+
+    skip = {id(p) for m in model.modules() if isinstance(m, (torch.nn.Linear, Decoder)) for p in m.parameters()}
+    return sum(p.numel() for p in model.parameters() if id(p) not in skip)
 
 
 def _time_call(fn, device: torch.device, repeats: int, inner: int) -> float:
@@ -120,7 +132,7 @@ def measure(model: torch.nn.Module, input_size: tuple[int, int] = (384, 128),
     if cl:
         model = model.to(memory_format=torch.channels_last)
     params = count_parameters(model)
-    inf_params = model.inference_parameters() if hasattr(model, "inference_parameters") else params
+    inf_params = inference_parameters(model)
 
     def make(b: int) -> torch.Tensor:
         x = torch.randn(b, 3, *input_size, device=dev)

@@ -18,6 +18,9 @@ from tqdm.auto import tqdm
 
 ArrayLike = np.ndarray | torch.Tensor
 
+# Test-time feature protocols (docs/READINGS.md): "flip-l2" is MGN's code line, HENet's ancestor.
+TEST_PROTOCOLS = {"flip-l2": {"flip": True, "normalize": True}, "raw": {"flip": False, "normalize": False}}
+
 
 @dataclass
 class RankingResult:
@@ -28,7 +31,10 @@ class RankingResult:
     mINP: float
     num_valid_queries: int
     num_skipped_queries: int
-    ap: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
+    ap: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))  # AP of the valid queries
+    # Per query, in query order (skipped queries: rank -1, AP NaN): what the bootstrap resamples.
+    query_first_rank: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, dtype=np.int64))
+    query_ap: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
 
     def rank(self, k: int) -> float:
         return float(self.cmc[k - 1])
@@ -98,7 +104,8 @@ def evaluate_ranking(distmat: ArrayLike, query_pids: ArrayLike, gallery_pids: Ar
     cmc = (fr[:, None] <= ranks[None, :]).float().mean(0).numpy()
     return RankingResult(cmc=cmc, mAP=float(ap[valid].mean()), mINP=float(inp[valid].mean()),
                          num_valid_queries=n_valid, num_skipped_queries=nq - n_valid,
-                         ap=ap[valid].numpy())
+                         ap=ap[valid].numpy(), query_first_rank=first_rank.long().numpy(),
+                         query_ap=torch.where(valid, ap, torch.full_like(ap, float("nan"))).numpy())
 
 
 def _sorted_match_distances(d: torch.Tensor, qp: torch.Tensor, gp: torch.Tensor, qc: torch.Tensor,
@@ -302,20 +309,25 @@ def evaluate_features(query: Features, gallery: Features, metric: str = "euclide
 
 def plot_ranked_results(distmat: ArrayLike, query_paths: list, gallery_paths: list, query_pids: ArrayLike,
                         gallery_pids: ArrayLike, query_camids: ArrayLike, gallery_camids: ArrayLike,
-                        query_indices: list[int] | None = None, topk: int = 10, ax_size: float = 1.0):
+                        query_indices: list[int] | None = None, topk: int = 10, ax_size: float = 1.0,
+                        ranked: np.ndarray | None = None):
     """A grid: each row one query followed by its top-k gallery images (same-camera matches removed),
-    framed green when the identity is right and red when wrong, as torchreid shows them."""
+    framed green when the identity is right and red when wrong, as torchreid shows them.
+
+    ``ranked`` (Q, >= topk) gives each query's gallery order instead of ``distmat`` (which may then be None).
+    """
     import matplotlib.pyplot as plt
     from PIL import Image
 
-    d = _as_tensor(distmat).float().cpu()
+    d = _as_tensor(distmat).float().cpu() if distmat is not None else None
     qp, gp = np.asarray(query_pids), np.asarray(gallery_pids)
     qc, gc = np.asarray(query_camids), np.asarray(gallery_camids)
-    rows = query_indices if query_indices is not None else list(range(min(5, len(d))))
+    nq = len(d) if d is not None else len(ranked)
+    rows = query_indices if query_indices is not None else list(range(min(5, nq)))
     fig, axes = plt.subplots(len(rows), topk + 1, figsize=((topk + 1) * ax_size * 0.6, len(rows) * ax_size * 1.25),
                              squeeze=False)
     for r, qi in enumerate(rows):
-        order = torch.argsort(d[qi]).numpy()
+        order = ranked[qi] if ranked is not None else torch.argsort(d[qi]).numpy()
         order = [g for g in order if not (gp[g] == qp[qi] and gc[g] == qc[qi])][:topk]
         cells = [(query_paths[qi], "black", f"query\nid {qp[qi]}")] + [
             (gallery_paths[g], "limegreen" if gp[g] == qp[qi] else "red", f"#{j + 1}") for j, g in enumerate(order)

@@ -25,7 +25,7 @@ from .data import ReIDDataset, build_dataset
 from .losses import loss_names
 from .model import feature_dim_of, layout_name
 from .rpe import ErasingConfig
-from .train import Evaluator, TrainConfig, load_trained, make_config, train
+from .train import Evaluator, TrainConfig, cached_evaluator, load_trained, make_config, train
 from .utils import atomic_torch_save, atomic_write_json, git_commit, results_dir, stable_hash
 
 # The modules whose code decides a result: a change to any of them invalidates the cache.
@@ -57,10 +57,20 @@ class Result:
     code_version: str
     history: list[dict[str, Any]] = field(default_factory=list)
     created: str = ""
+    # per query, in query order: first-hit rank (-1: no true match) and AP (None: skipped); the bootstrap
+    # of henetlib.stats resamples these, so intervals cost no training
+    per_query: dict[str, list] = field(default_factory=dict)
+    identity_key: str = ""  # the config's identity and the data set, without the code version
+    # where this result was read from when it is a published one (published/<profile>/<key>/); not saved
+    source_dir: str = field(default="", repr=False)
 
     @property
     def folder(self) -> Path:
-        return results_dir() / self.key
+        return Path(self.source_dir) if self.source_dir else results_dir() / self.key
+
+    @property
+    def published(self) -> bool:
+        return bool(self.source_dir)
 
     @property
     def model_path(self) -> Path:
@@ -85,20 +95,95 @@ def result_key(cfg: TrainConfig, ds: ReIDDataset) -> str:
     return stable_hash([cfg.identity(), ds.fingerprint(), code_version()])
 
 
+def identity_key(cfg: TrainConfig, ds: ReIDDataset) -> str:
+    """What a run is, whatever code trained it: how published results are found."""
+    return stable_hash([cfg.identity(), ds.fingerprint()])
+
+
 def load_result(key: str, results_dir_: Path | None = None) -> Result | None:
     f = (results_dir_ or results_dir()) / key / "result.json"
     if not f.exists():
         return None
     d = json.loads(f.read_text())
-    return Result(**{k: v for k, v in d.items() if k in Result.__dataclass_fields__})
+    return Result(**{k: v for k, v in d.items() if k in Result.__dataclass_fields__ and k != "source_dir"})
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Published results: result files trained elsewhere (the gpu profile on the lent H100), committed under
+# published/<profile>/ with their provenance. A run missing from results/ is looked up there by its
+# identity key, so a CPU-only clone renders the gpu-profile notebooks without training. They carry no
+# weights: what needs a model (occlusion curves, CAM, ranked lists) was computed where it trained and
+# sits beside each result.json.
+
+_PUBLISHED: dict[str, dict[str, Path]] = {}
+
+
+def published_root() -> Path:
+    import os
+
+    from .utils import REPO_ROOT
+
+    return Path(os.environ.get("HENET_PUBLISHED_DIR") or REPO_ROOT / "published")
+
+
+def published_index(profile: str) -> dict[str, Path]:
+    """identity key -> folder of every published result of ``profile`` (read once per process)."""
+    import os
+
+    if os.environ.get("HENET_NO_PUBLISHED"):
+        return {}
+    if profile not in _PUBLISHED:
+        idx = {}
+        for f in sorted((published_root() / profile).glob("*/result.json")):
+            try:
+                idx[json.loads(f.read_text())["identity_key"]] = f.parent
+            except (ValueError, KeyError) as e:
+                raise ValueError(f"published result {f} cannot be read ({e}); restore it from git "
+                                 f"(git checkout -- {f}) or delete its folder.") from e
+        _PUBLISHED[profile] = idx
+    return _PUBLISHED[profile]
+
+
+def published_provenance(profile: str) -> dict[str, Any]:
+    f = published_root() / profile / "PROVENANCE.json"
+    return json.loads(f.read_text()) if f.exists() else {}
+
+
+def find_published(cfg: TrainConfig, ds: ReIDDataset, profile: str) -> Result | None:
+    folder = published_index(profile).get(identity_key(cfg, ds))
+    if folder is None:
+        return None
+    res = load_result(folder.name, folder.parent)
+    res.source_dir = str(folder)
+    return res
+
+
+def profile_of(cfg: TrainConfig) -> str | None:
+    """The profile whose settings ``cfg`` carries (None when overrides changed them)."""
+    from .train import PROFILES
+
+    for name, prof in PROFILES.items():
+        if all(getattr(cfg, k) == (tuple(v) if isinstance(v, list) else v) for k, v in prof.items()
+               if k != "checkpoint_every"):
+            return name
+    return None
+
+
+def lookup(cfg: TrainConfig, ds: ReIDDataset) -> Result | None:
+    """A finished result of ``cfg``: trained here with this code, else published (any code version)."""
+    cached = load_result(result_key(cfg, ds))
+    if cached is not None:
+        return cached
+    prof = profile_of(cfg)
+    return find_published(cfg, ds, prof) if prof else None
 
 
 def run(cfg: TrainConfig, progress: bool = True, force: bool = False) -> Result:
-    """The cached result of ``cfg``, training it first if needed."""
+    """The cached (or published) result of ``cfg``, training it first if needed."""
     ds = dataset_for(cfg, verbose=False)
     key = result_key(cfg, ds)
     if not force:
-        cached = load_result(key)
+        cached = lookup(cfg, ds)
         if cached is not None:
             return cached
     folder = results_dir() / key
@@ -111,10 +196,26 @@ def run(cfg: TrainConfig, progress: bool = True, force: bool = False) -> Result:
                  dataset_fingerprint=ds.fingerprint(), hardware=out.hardware, train_seconds=out.train_seconds,
                  train_images=out.train_images, images_per_second=out.images_per_second,
                  wall_seconds=time.time() - t0, git_commit=git_commit(), code_version=code_version(),
-                 history=[asdict(h) for h in out.history], created=time.strftime("%Y-%m-%dT%H:%M:%S"))
+                 history=[asdict(h) for h in out.history], created=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                 per_query=out.per_query, identity_key=identity_key(cfg, ds))
     atomic_write_json(folder / "result.json", asdict(res))
     (folder / "last.pt").unlink(missing_ok=True)  # the finished model supersedes the checkpoint
     return res
+
+
+def _refuse_slow_training(todo: list[TrainConfig]) -> None:
+    """ResNet50 profiles are for a GPU: say so before hours of CPU training start."""
+    import os
+
+    from .utils import pick_device
+
+    slow = [c for c in todo if c.backbone == "resnet50" and pick_device(c.device).type == "cpu"]
+    if slow and not os.environ.get("HENET_ALLOW_CPU_RESNET50"):
+        raise ValueError(
+            f"{len(slow)} ResNet50 run(s) are neither cached nor published (first: {slow[0].name()}), and this "
+            "machine has no GPU: training them on the CPU would take hours. Run them on a GPU "
+            "(python -m henetlib study --profile gpu), or set HENET_ALLOW_CPU_RESNET50=1 to train here anyway."
+        )
 
 
 def sweep(configs: list[TrainConfig], progress: bool = True) -> list[Result]:
@@ -127,13 +228,14 @@ def sweep(configs: list[TrainConfig], progress: bool = True) -> list[Result]:
     results: dict[str, Result] = {}
     todo: dict[str, TrainConfig] = {}
     for key, cfg in zip(keys, configs, strict=True):
-        cached = load_result(key)
+        cached = lookup(cfg, dataset_for(cfg))
         if cached is not None:
             results[key] = cached
         else:
             todo.setdefault(key, cfg)
     if progress and todo:
         print(f"sweep: {len(results)} cached, {len(todo)} to train", flush=True)
+    _refuse_slow_training(list(todo.values()))
     for key, cfg in tqdm(list(todo.items()), desc="sweep", disable=not progress or not todo):
         results[key] = run(cfg, progress=progress)
     return [results[k] for k in keys]
@@ -142,10 +244,13 @@ def sweep(configs: list[TrainConfig], progress: bool = True) -> list[Result]:
 # ---------------------------------------------------------------------------------------------------------
 # The study: the rows of each table as configurations.
 
-# Tables 2-3 and Figs. 4-5 share one loss setting, as their identical rows in the paper imply (Table 2's
-# P(1) and P(1,4) rows equal Table 3's G1 and G1+P4): CE on every feature, plus MSE where R16 exists (its
-# decoder is what makes it a recovery branch). Table 4 switches OIM, triplet and MSE on G1+P4+R16.
+# Tables 2-3 share one loss setting, as their identical rows in the paper imply (Table 2's P(1) and P(1,4)
+# rows equal Table 3's G1 and G1+P4): CE on every feature, plus MSE where R16 exists (its decoder is what
+# makes it a recovery branch). Table 4 switches OIM, triplet and MSE on G1+P4+R16. Figs. 4-5 train
+# G1+P4+R16 with all losses: the paper's RE+RPE(20) point at p = 0.5 (93.72 / 80.53) is Table 4's
+# all-losses row (93.67 / 80.60), not the CE-only P(1,4) row (90.17 / 70.39).
 BASE_LOSSES = dict(oim=False, triplet=False, mse=True)
+ALL_LOSSES = dict(stripes=(1, 4), recovery=True, oim=True, triplet=True, mse=True)
 
 TABLE2_ROWS = [(1,), (1, 2), (1, 2, 3), (1, 2, 3, 4), (1, 3), (1, 4), (1, 6)]
 TABLE3_ROWS = [(True, False, False), (False, True, False), (False, False, True), (True, True, False),
@@ -201,13 +306,13 @@ def fig4_configs(profile: str, seeds=(0,), probs: tuple[float, ...] | None = Non
     probs = probs or FIG4_PROBS.get(profile, FIG4_PROBS["gpu"])
     rows = []
     for seed in seeds:
-        base = _cfg(profile, seed, common, stripes=(1, 4), recovery=False, **BASE_LOSSES)
+        base = _cfg(profile, seed, common, **ALL_LOSSES)
         for mode, n in FIG4_METHODS:
             label = ErasingConfig(mode, 0.5, n).label()
             rows.append((label, 0.0, seed, base))  # p = 0: no erasing, shared by every curve
             for p in probs:
-                rows.append((label, p, seed, _cfg(profile, seed, common, stripes=(1, 4), recovery=False,
-                                                  erasing=mode, erasing_p=p, rpe_n=n, **BASE_LOSSES)))
+                rows.append((label, p, seed, _cfg(profile, seed, common, erasing=mode, erasing_p=p, rpe_n=n,
+                                                  **ALL_LOSSES)))
     return rows
 
 
@@ -215,9 +320,24 @@ def fig5_configs(profile: str, seed: int = 0, p: float = 0.5, **common: Any) -> 
     rows = []
     for mode, n in FIG5_MODELS:
         kw = dict(erasing=mode, erasing_p=p, rpe_n=n) if mode != "none" else {}
-        rows.append((ErasingConfig(mode, p, n).label(), _cfg(profile, seed, common, stripes=(1, 4), recovery=False,
-                                                             **BASE_LOSSES, **kw)))
+        rows.append((ErasingConfig(mode, p, n).label(), _cfg(profile, seed, common, **ALL_LOSSES, **kw)))
     return rows
+
+
+# Table 1's HENet rows as the paper defines them (section 4.3): Base = G1+P4; +Losses adds R16 and the
+# hierarchical losses; +RPE and +Both add RPE. "All experiments of our method only use random horizontal
+# flipping and random erasing", so every row trains with RE; +RPE / +Both use RE+RPE(20). p = 0.5.
+TABLE1_ROWS = {
+    "HENet(Base)": dict(stripes=(1, 4), recovery=False, **BASE_LOSSES, erasing="re"),
+    "HENet(+RPE)": dict(stripes=(1, 4), recovery=False, **BASE_LOSSES, erasing="re+rpe"),
+    "HENet(+Losses)": dict(ALL_LOSSES, erasing="re"),
+    "HENet(+Both)": dict(ALL_LOSSES, erasing="re+rpe"),
+}
+
+
+def table1_configs(profile: str, seeds=(0,), p: float = 0.5, **common: Any) -> list[tuple[str, int, TrainConfig]]:
+    return [(name, seed, _cfg(profile, seed, common, erasing_p=p, rpe_n=20, **kw))
+            for name, kw in TABLE1_ROWS.items() for seed in seeds]
 
 
 def results_frame(rows: list[tuple], results: list[Result], label_cols: list[str]) -> pd.DataFrame:
@@ -250,15 +370,9 @@ def summarise(df: pd.DataFrame, by: list[str], metrics=("R1", "R5", "R10", "mAP"
 # Fig. 5: trained models under test-time occlusion, cached beside each result.
 
 
-_EVALUATORS: dict[tuple, Evaluator] = {}
-
-
 def evaluator_for(cfg: TrainConfig, device: torch.device) -> Evaluator:
     """One Evaluator (decoded query and gallery) per data set, input size and device in this process."""
-    key = (cfg.dataset, cfg.data_root, cfg.synth_size, cfg.input_size, str(device))
-    if key not in _EVALUATORS:
-        _EVALUATORS[key] = Evaluator(dataset_for(cfg), cfg.input_size, device)
-    return _EVALUATORS[key]
+    return cached_evaluator(dataset_for(cfg), cfg.input_size, device)
 
 
 def occlusion_curve(res: Result, modes=("re", "rpe", "re+rpe"), levels=(0.0, 0.5, 1.0), n: int = 20,
@@ -269,11 +383,17 @@ def occlusion_curve(res: Result, modes=("re", "rpe", "re+rpe"), levels=(0.0, 0.5
     cache = json.loads(cache_f.read_text()) if cache_f.exists() else {}
     missing = [(m, lv) for m in modes for lv in levels if f"{m}|{lv:g}|{n}|{seed}" not in cache]
     if missing:
+        if not res.model_path.exists():
+            raise FileNotFoundError(
+                f"{res.name}: occlusion levels {missing} are not in {cache_f} and the model to compute them "
+                f"({res.model_path}) is not here (published results carry no weights). Evaluate them where the "
+                "model was trained, or retrain it here."
+            )
         model, cfg = load_trained(res.model_path, device)
         ev = evaluator_for(cfg, next(model.parameters()).device)
         for m, lv in missing:
-            occ = ErasingConfig(m, lv, n) if lv > 0 else None
-            r = ev(model, occlusion=occ, seed=seed, subsets=False)
+            occ = ErasingConfig(m, lv, n, fill=cfg.erasing_fill, re_impl=cfg.re_impl) if lv > 0 else None
+            r = ev(model, occlusion=occ, seed=seed, protocol=cfg.test_protocol, subsets=False)
             cache[f"{m}|{lv:g}|{n}|{seed}"] = {"R1": r["R1"], "mAP": r["mAP"]}
         atomic_write_json(cache_f, cache)
     recs = []
@@ -374,6 +494,17 @@ def table4(ctx: StudyContext, progress: bool = True) -> tuple[pd.DataFrame, list
     return _table(ctx, table4_configs(ctx.profile, ctx.seeds, **ctx.common), "table4", "Losses", progress)
 
 
+def table1(ctx: StudyContext, progress: bool = True) -> tuple[pd.DataFrame, list[Result]]:
+    """Table 1's HENet rows trained here: our R1/mAP (mean over seeds) beside the paper's."""
+    rows = table1_configs(ctx.profile, ctx.seeds, **ctx.common)
+    results = sweep([r[-1] for r in rows], progress=progress)
+    df = results_frame(rows, results, ["Method", "seed"])
+    summ = summarise(df, ["Method", "FD"], metrics=("R1", "mAP"))
+    for c in ("R1", "mAP"):
+        summ[f"{c} (paper)"] = summ["Method"].map(lambda m, c=c: paper.TABLE1[m]["r1" if c == "R1" else c])
+    return summ, results
+
+
 def fig4(ctx: StudyContext, probs: tuple[float, ...] | None = None,
          progress: bool = True) -> tuple[pd.DataFrame, list[Result]]:
     """Fig. 4: R1 and mAP over erasing probability per method (mean over seeds), on P(1,4)."""
@@ -401,14 +532,77 @@ def fig5(ctx: StudyContext, levels: tuple[float, ...] | None = None, train_p: fl
     return summarise(df, ["trained_with", "test_occlusion", "level"], metrics=("R1", "mAP")), results
 
 
-def ranked_lists(res: Result, device: str | None = "cpu"):
-    """(distmat, query samples, gallery samples) of a trained result, for ``plot_ranked_results``."""
-    from .data import build_test_loader
-    from .evaluation import extract_features, pairwise_distance
+def ranked_lists(res: Result, topk: int = 20, device: str | None = None) -> tuple[np.ndarray, list, list]:
+    """(ranked, query samples, gallery samples): per query the ``topk`` nearest gallery indices, same-camera
+    true matches removed, for ``plot_ranked_results(ranked=...)``. Cached in ``ranked.npz`` beside the
+    result, so published results draw their ranked lists without the model."""
+    cfg = res.train_config
+    ds = dataset_for(cfg)
+    f = res.folder / "ranked.npz"
+    if f.exists():
+        return np.load(f)["ranked"], ds.query, ds.gallery
+    if not res.model_path.exists():
+        raise FileNotFoundError(f"{res.name}: no ranked.npz and no model.pt in {res.folder}; compute the ranked "
+                                "lists where the model was trained.")
+    from .evaluation import pairwise_distance
+    from .train import _features
 
     model, cfg = load_trained(res.model_path, device)
+    ev = evaluator_for(cfg, next(model.parameters()).device)
+    qf = _features(model, ev.query, None, 0, (cfg.test_protocol,), None)[cfg.test_protocol]
+    gf = _features(model, ev.gallery, None, 1, (cfg.test_protocol,), None)[cfg.test_protocol]
+    d = pairwise_distance(qf, gf).float()
+    qp, gp = ev.query.pids, ev.gallery.pids
+    qc, gc = ev.query.camids, ev.gallery.camids
+    junk = (qp[:, None] == gp[None, :]) & (qc[:, None] == gc[None, :])
+    ranked = d.masked_fill(junk, float("inf")).topk(topk, dim=1, largest=False).indices.int().cpu().numpy()
+    import io
+
+    from .utils import atomic_write_bytes
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, ranked=ranked)
+    atomic_write_bytes(f, buf.getvalue())
+    return ranked, ds.query, ds.gallery
+
+
+def cam_data(res: Result, num_images: int = 4, method: str = "gradcam", n: int = 20,
+             device: str | None = None) -> dict[str, Any]:
+    """Per-branch CAM maps of a trained model on ``num_images`` training images, clean and RPE-occluded.
+
+    Returns {"clean", "occluded": (N, H, W, 3) uint8 RGB, "maps": {kind: {branch: (N, H, W)}}, "branches",
+    "pids"}. Cached in ``cams-<method>-<num_images>.npz`` beside the result (published results carry it)."""
+    from .utils import atomic_write_bytes
+
+    f = res.folder / f"cams-{method}-{num_images}.npz"
+    if f.exists():
+        z = np.load(f)
+        branches = [str(b) for b in z["branches"]]
+        return {"clean": z["clean"], "occluded": z["occluded"], "branches": branches, "pids": z["pids"].tolist(),
+                "maps": {k: {b: z[f"{k}|{b}"] for b in branches} for k in ("clean", "occluded")}}
+    if not res.model_path.exists():
+        raise FileNotFoundError(f"{res.name}: no {f.name} and no model.pt in {res.folder}; compute the CAM maps "
+                                "where the model was trained.")
+    from . import cam, rpe
+    from .data import DeviceStore
+
+    model, cfg = load_trained(res.model_path, "cpu")
     ds = dataset_for(cfg)
-    q = extract_features(model, build_test_loader(ds.query, cfg.input_size, workers=0), device=device, desc="query")
-    g = extract_features(model, build_test_loader(ds.gallery, cfg.input_size, workers=0), device=device,
-                         desc="gallery")
-    return pairwise_distance(q.features, g.features), ds.query, ds.gallery
+    labelled = [i for i, s in enumerate(ds.train) if s.pid >= 0]
+    pick = labelled[:: max(1, len(labelled) // num_images)][:num_images]
+    store = DeviceStore([ds.train[i] for i in pick], cfg.input_size, "cpu")
+    clean = store.batch(list(range(len(pick))))
+    occluded = rpe.random_polygon_erasing_batch(clean, p=1.0, n=n, value=cfg.erasing_fill,
+                                                generator=torch.Generator().manual_seed(0))
+    labels = [ds.train[i].pid for i in pick]
+    maps = {kind: cam.branch_cams(model, x, labels, method=method) for kind, x in (("clean", clean), ("occluded", occluded))}
+    out = {"clean": cam.denormalize(clean), "occluded": cam.denormalize(occluded), "branches": model.branch_names(),
+           "pids": labels, "maps": maps}
+    import io
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, clean=out["clean"], occluded=out["occluded"], branches=np.array(out["branches"]),
+                        pids=np.array(labels), **{f"{k}|{b}": v.astype(np.float16) for k, m in maps.items()
+                                                  for b, v in m.items()})
+    atomic_write_bytes(f, buf.getvalue())
+    return out

@@ -64,15 +64,19 @@ class OIMLoss(nn.Module):
     """Online Instance Matching (Xiao et al. 2017; eqs. 7-8).
 
     A lookup table ``lut`` (one L2-normalised centre v_j per labelled class) and a circular queue ``queue``
-    (the Q most recent unlabeled features u_k). The softmax of eq. 7 runs over both with temperature tau;
-    eq. 8's expectation is over the labelled samples. After each forward in training mode the table entry
-    of each labelled sample moves towards its feature with ``momentum`` (v <- m v + (1 - m) x, then
-    re-normalised), and unlabeled features are pushed into the queue, overwriting the oldest.
-    Until an unlabeled sample arrives, the queue term of eq. 7 is empty.
+    (the Q most recent unlabeled features u_k). The softmax of eq. 7 runs over both with temperature tau
+    (scale 1/tau = 30); eq. 8's expectation is over the labelled samples. After each forward in training
+    mode the table moves towards the batch's features and unlabeled features are pushed into the queue,
+    overwriting the oldest. Until an unlabeled sample arrives, the queue term of eq. 7 is empty.
+
+    ``update="sample"`` (default) is OIM's authors' rule: once per sample, in batch order,
+    v_y <- m v_y + (1 - m) x, then re-normalised; the K samples of an identity update it K times in a row.
+    ``update="identity-mean"`` updates each identity once per batch with the mean of its samples (our
+    earlier reading; kept as an option).
     """
 
     def __init__(self, num_features: int, num_classes: int, queue_size: int = 5000, tau: float = 1 / 30,
-                 momentum: float = 0.5):
+                 momentum: float = 0.5, update: str = "sample"):
         super().__init__()
         if not 0.0 <= momentum < 1.0:
             raise ValueError(f"OIM momentum must be in [0, 1), got {momentum}.")
@@ -80,6 +84,10 @@ class OIMLoss(nn.Module):
             raise ValueError(f"OIM temperature tau must be positive, got {tau}.")
         if queue_size < 0:
             raise ValueError(f"OIM queue_size must be >= 0, got {queue_size}.")
+        if update not in OIM_UPDATES:
+            raise ValueError(f"OIM update must be one of {OIM_UPDATES}, got {update!r}.")
+        self.update_rule = update
+        self.rounds_hint: int | None = None  # most samples one identity has in a batch (K); None: counted
         self.tau = tau
         self.momentum = momentum
         self.queue_size = queue_size
@@ -101,17 +109,16 @@ class OIMLoss(nn.Module):
 
     @torch.no_grad()
     def update(self, x: torch.Tensor, labels: torch.Tensor) -> None:
-        """Momentum update of the table (labelled samples) and push into the queue (label -1).
-
-        The K samples of one identity in a P x K batch update its centre once, with their mean (Xiao et al.
-        update sample by sample; one update per class keeps this a few vectorised kernels).
-        """
+        """Momentum update of the table (labelled samples) and push into the queue (label -1)."""
         lab = labels >= 0
-        ys, inv = labels[lab].unique(return_inverse=True)
-        if len(ys):
-            mean = torch.zeros(len(ys), x.shape[1], device=x.device).index_add_(0, inv, x[lab])
-            mean /= torch.bincount(inv, minlength=len(ys)).unsqueeze(1).to(mean.dtype)
-            self.lut[ys] = F.normalize(self.momentum * self.lut[ys] + (1.0 - self.momentum) * mean, dim=1)
+        if self.update_rule == "identity-mean":
+            ys, inv = labels[lab].unique(return_inverse=True)
+            if len(ys):
+                mean = torch.zeros(len(ys), x.shape[1], device=x.device).index_add_(0, inv, x[lab])
+                mean /= torch.bincount(inv, minlength=len(ys)).unsqueeze(1).to(mean.dtype)
+                self.lut[ys] = F.normalize(self.momentum * self.lut[ys] + (1.0 - self.momentum) * mean, dim=1)
+        else:
+            self._update_per_sample(x, labels)
         unl = x[~lab]
         if self.queue_size == 0 or len(unl) == 0:
             return
@@ -122,8 +129,32 @@ class OIMLoss(nn.Module):
         self.queue_filled.copy_(torch.clamp(self.queue_filled + len(unl), max=self.queue_size))
 
 
+    def _update_per_sample(self, x: torch.Tensor, labels: torch.Tensor) -> None:
+        """Xiao et al.'s sequential rule, exactly, in as many vectorised rounds as an identity has samples.
+
+        Round r applies the r-th sample (in batch order) of every identity at once; identities are distinct
+        within a round, so each round is one scatter. Unlabeled samples and padding go to a spare row.
+        """
+        n = len(labels)
+        if n == 0:
+            return
+        c = self.lut.shape[0]
+        y = torch.where(labels >= 0, labels, torch.full_like(labels, c))  # row c: the spare row
+        # occurrence index of each sample among the earlier samples of its label
+        same = (y[:, None] == y[None, :]) & torch.ones(n, n, dtype=torch.bool, device=y.device).tril(-1)
+        occ = same.sum(1)
+        rounds = self.rounds_hint if self.rounds_hint is not None else int(occ.max()) + 1
+        table = torch.cat([self.lut, self.lut.new_zeros(1, self.lut.shape[1])])
+        for r in range(rounds):
+            rows = torch.where(occ == r, y, torch.full_like(y, c))
+            upd = F.normalize(self.momentum * table[rows] + (1.0 - self.momentum) * x, dim=1)
+            table.index_copy_(0, rows, upd)  # duplicates only ever hit the spare row
+        self.lut.copy_(table[:c])
+
+
 def reconstruction_loss(reconstruction: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
-    """Eq. 9 against the input down-sampled (area average) to the decoder's size.
+    """Eq. 9 against the target image (R16's: the un-erased input) down-sampled (area average) to the
+    decoder's size.
 
     Eq. 9 is a sum over pixels; we take the mean, which only rescales the term and keeps its weight
     independent of the input size.
@@ -137,19 +168,37 @@ def loss_names(oim: bool, triplet: bool, mse: bool) -> str:
     return "+".join(n for n, on in (("OIM", oim), ("Tri", triplet), ("MSE", mse)) if on)
 
 
+OIM_UPDATES = ("sample", "identity-mean")
+RECON_TARGETS = ("clean", "input")
+
+
 @dataclass
 class LossConfig:
-    """Which terms are on. All three on is HENet(+Losses); all off is CE alone (Table 4, first row)."""
+    """Which terms are on. All three on is HENet(+Losses); all off is CE alone (Table 4, first row).
+
+    ``margin`` is eq. 6's m: 1.2 on unnormalised features, as in MGN's code line (docs/READINGS.md).
+    ``recon_target``: "clean" rebuilds the un-erased image (what "recovery" means); "input" the erased one.
+    """
 
     oim: bool = True
     triplet: bool = True
     mse: bool = True
-    margin: float = 0.3
+    margin: float = 1.2
     label_smoothing: float = 0.0
     oim_queue: int = 5000
     oim_tau: float = 1 / 30
     oim_momentum: float = 0.5
+    oim_update: str = "sample"
     mse_weight: float = 1.0
+    recon_target: str = "clean"
+
+    def __post_init__(self) -> None:
+        if self.margin < 0:
+            raise ValueError(f"triplet margin must be >= 0, got {self.margin}.")
+        if self.oim_update not in OIM_UPDATES:
+            raise ValueError(f"oim_update must be one of {OIM_UPDATES}, got {self.oim_update!r}.")
+        if self.recon_target not in RECON_TARGETS:
+            raise ValueError(f"recon_target must be one of {RECON_TARGETS}, got {self.recon_target!r}.")
 
 
 @dataclass
@@ -168,10 +217,19 @@ class HENetLoss(nn.Module):
         n_parts = sum(k for k in stripes if k > 1)
         c = self.config
         self.oims = nn.ModuleList(
-            OIMLoss(part_dim, num_classes, c.oim_queue, c.oim_tau, c.oim_momentum) for _ in range(n_parts)
+            OIMLoss(part_dim, num_classes, c.oim_queue, c.oim_tau, c.oim_momentum, c.oim_update)
+            for _ in range(n_parts)
         ) if c.oim else nn.ModuleList()
 
-    def forward(self, out: HENetOutput, labels: torch.Tensor, images: torch.Tensor) -> LossOutput:
+    def set_batch_structure(self, k: int | None) -> None:
+        """Tell OIM that no identity has more than ``k`` samples in a batch (P x K): no host sync per step."""
+        for oim in self.oims:
+            oim.rounds_hint = k
+
+    def forward(self, out: HENetOutput, labels: torch.Tensor, images: torch.Tensor,
+                clean: torch.Tensor | None = None) -> LossOutput:
+        """``images``: the network's input; ``clean``: the same images before erasing (R16's target when
+        ``recon_target="clean"``; defaults to ``images``)."""
         c = self.config
         ce_terms, tri_terms, oim_terms = [], [], []
         part_idx = 0
@@ -190,6 +248,7 @@ class HENetLoss(nn.Module):
         if oim_terms:
             terms["oim"] = torch.stack(oim_terms).mean()
         if c.mse and out.reconstruction is not None:
-            terms["mse"] = c.mse_weight * reconstruction_loss(out.reconstruction, images)
+            target = clean if (c.recon_target == "clean" and clean is not None) else images
+            terms["mse"] = c.mse_weight * reconstruction_loss(out.reconstruction, target)
         total = sum(terms.values())
         return LossOutput(total, {k: v.detach() for k, v in terms.items()})

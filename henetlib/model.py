@@ -1,7 +1,12 @@
 """HENet: a shared ResNet encoder split into a global branch G1, stripe branches P(k) and a recovery branch R16.
 
-Section 3.1 of the paper (eqs. 1-4, Fig. 2). The split follows MGN: the encoder is the ResNet stem through
-``layer3[0]``; every branch owns a copy of the rest of ``layer3`` and of ``layer4``.
+Section 3.1 of the paper (eqs. 1-4, Fig. 2). Where the shared encoder ends is a reading (docs/READINGS.md):
+
+* ``split="layer3"`` (default): the encoder is the ResNet stem through all of ``layer3``; G1, every P(k) and
+  R16 each own a copy of ``layer4``. This gives Table 1's V (HENet(Base) 163 MiB vs 169, HENet(+Both) 222 MiB
+  vs 224) and its block count predicts the paper's 160 -> 138 fps step.
+* ``split="mgn"``: MGN's split, the encoder stops at ``layer3[0]`` and every branch owns the rest of
+  ``layer3`` and ``layer4`` (184 / 267 MiB). The MGN peer uses it.
 
 Reading of the paper's names used here:
 
@@ -33,6 +38,7 @@ from torch import nn
 GLOBAL_DIM = 512  # f_G and f_R (eqs. 2 and 4)
 PART_DIM = 256  # f_P^j (eq. 2)
 RECOVERY_SCALE = 4  # the decoder output is H/4 x W/4: 1/16 of the area ("R16")
+SPLITS = ("layer3", "mgn")  # where the shared encoder ends (see the module docstring)
 
 def _resnet18_half(weights=None) -> nn.Module:
     """ResNet18 at half width (32-64-128-256 channels): a quarter of the FLOPs, for CPU smoke runs.
@@ -260,6 +266,8 @@ class HENet(nn.Module):
             ``None`` starts from random weights (said once, as a warning). Nothing is downloaded.
         last_stride: stride of layer4 in the P(k) branches (1 keeps a 24 x 8 map at 384 x 128).
         input_size: (H, W) the model is trained at; it sizes the decoder's output (H/4, W/4).
+        split: "layer3" (the encoder shares all of layer3; each branch owns a layer4) or "mgn" (the encoder
+            stops at layer3[0]; each branch owns layer3[1:] and layer4).
 
     In eval mode ``model(x)`` returns the concatenated feature, shape ``(B, model.feature_dim)``;
     in train mode it returns a :class:`HENetOutput`.
@@ -274,6 +282,7 @@ class HENet(nn.Module):
         pretrained: str | Path | None = None,
         last_stride: int = 1,
         input_size: tuple[int, int] = (384, 128),
+        split: str = "layer3",
     ):
         super().__init__()
         stripes = tuple(int(k) for k in stripes)
@@ -285,6 +294,8 @@ class HENet(nn.Module):
             raise ValueError(f"stripes entries must be >= 1 (1 = G1, k = P(k)), got {stripes}.")
         if last_stride not in (1, 2):
             raise ValueError(f"last_stride must be 1 or 2, got {last_stride}.")
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}.")
         if input_size[0] < 32 or input_size[1] < 16:
             raise ValueError(f"input_size must be at least 32 x 16, got {input_size}.")
         self.stripes = stripes
@@ -292,16 +303,19 @@ class HENet(nn.Module):
         self.num_classes = num_classes
         self.backbone_name = backbone
         self.input_size = tuple(input_size)
+        self.split = split
 
         net = _load_backbone(backbone, pretrained)
-        self.encoder = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2,
-                                     net.layer3[0])
+        shared_l3 = net.layer3 if split == "layer3" else net.layer3[0]
+        self.encoder = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, shared_l3)
         out_ch = net.layer4[-1].conv3.out_channels if hasattr(net.layer4[-1], "conv3") else \
             net.layer4[-1].conv2.out_channels
 
         def branch_body(stride: int) -> nn.Module:
             layer4 = copy.deepcopy(net.layer4)
             _set_stride(layer4, stride)
+            if split == "layer3":
+                return nn.Sequential(layer4)
             return nn.Sequential(copy.deepcopy(net.layer3[1:]), layer4)
 
         self.branches = nn.ModuleList(
@@ -339,12 +353,17 @@ class HENet(nn.Module):
 
     def inference_parameters(self) -> int:
         """Parameters used at test time (the classifiers and the decoder are training-only)."""
-        skip = {id(p) for m in self.modules() if isinstance(m, (nn.Linear, Decoder)) for p in m.parameters()}
-        return sum(p.numel() for p in self.parameters() if id(p) not in skip)
+        from .efficiency import inference_parameters
+
+        return inference_parameters(self)
+
+    def inference_size_mib(self) -> float:
+        """Table 1's V: the float32 parameters a test-time forward uses, in MiB (2^20 bytes)."""
+        return self.inference_parameters() * 4 / 2**20
 
 
 def build_model(num_classes: int, stripes: Sequence[int] = (1, 4), recovery: bool = True,
                 backbone: str = "resnet50", pretrained: str | Path | None = None,
-                input_size: tuple[int, int] = (384, 128), last_stride: int = 1) -> HENet:
+                input_size: tuple[int, int] = (384, 128), last_stride: int = 1, split: str = "layer3") -> HENet:
     """torchreid-style constructor."""
-    return HENet(num_classes, stripes, recovery, backbone, pretrained, last_stride, input_size)
+    return HENet(num_classes, stripes, recovery, backbone, pretrained, last_stride, input_size, split)

@@ -74,8 +74,8 @@ class HPM(_BinnedResNet50):
 
 def MGN(num_classes: int = 751) -> HENet:  # noqa: N802 - the method's name
     """MGN (Wang et al. 2018) as the paper counts it: three branches G1, P2, P3 on a shared ResNet50 encoder
-    (our HENet graph with stripes (1, 2, 3) and no R16), FD 2816 as in Table 1."""
-    return HENet(num_classes, stripes=(1, 2, 3), recovery=False, backbone="resnet50")
+    (our HENet graph with stripes (1, 2, 3), no R16 and MGN's own split), FD 2816 as in Table 1."""
+    return HENet(num_classes, stripes=(1, 2, 3), recovery=False, backbone="resnet50", split="mgn")
 
 
 PEERS = {"AlignedReID": GlobalResNet50, "PCB": PCB, "HPM": HPM, "MGN": MGN}

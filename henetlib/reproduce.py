@@ -18,7 +18,8 @@ from .utils import REPO_ROOT, figures_dir
 REPORTS_DIR = REPO_ROOT / "reports"
 # notebook -> the study function whose runs it reads (see henetlib.experiments)
 PREFILL = {"01_structure_analysis": "table2", "02_branch_ablation": "table3", "03_loss_ablation": "table4",
-           "04_rpe_probability_sweep": "fig4", "05_occlusion_robustness": "fig5", "06_cam_heatmaps": "table4"}
+           "04_rpe_probability_sweep": "fig4", "05_occlusion_robustness": "fig5", "06_cam_heatmaps": "table4",
+           "07_efficiency_score": "table1"}
 TIMES_MODELS = {"07_efficiency_score"}
 
 

@@ -6,8 +6,16 @@ polygon"). Two readings of Algorithm 1 are ours: line 16 reads ``cnt <= p`` wher
 ``while True`` retry loop is bounded (``max_attempts``), leaving the image unchanged when nothing fits, as
 torchvision's RandomErasing does. The aspect ratio is uniform in [r, 1/r] as Algorithm 1 line 7 writes it.
 
-Fill values: ``"random"`` is the paper's Rand(0, 255): uniform integers for uint8 images; for float images,
-which in this project are already normalised, standard-normal noise, as torchvision's RandomErasing does.
+Fill values: ``"random"`` is the paper's Rand(0, 255) (Algorithm 1, line 22): uniform integers 0-255 per
+pixel and channel. uint8 images take them as they are; float images, which in this project are normalised
+with the ImageNet mean and std, take them through the same normalisation ((v / 255 - mean) / std), so the
+fill is what an erased uint8 image would have become. ``"normal"`` is N(0, 1) noise in normalised space,
+torchvision's RandomErasing fill (our earlier default; kept as an option). A number or per-channel tuple
+fills a constant.
+
+Random Erasing (Zhong et al. 2017b) is built the same way: a rectangle with area ratio in [sl, sh] and aspect
+ratio uniform in [r, 1/r], filled like RPE, so RE and RPE differ only in the shape they erase.
+``re_impl="torchvision"`` switches to torchvision's RandomErasing (log-uniform ratio, N(0, 1) fill).
 
 :func:`random_polygon_erasing_batch` does the same for a BCHW batch on any device, every image with its own
 draw, without a Python loop over images: hulls by a batched gift-wrapping over the n points, membership of
@@ -26,6 +34,11 @@ import torch
 from torchvision.transforms import RandomErasing
 
 FillValue = str | float | Sequence[float]
+FILLS = ("random", "normal")
+RE_IMPLS = ("zhong", "torchvision")
+# The normalisation every float image in this project carries (henetlib.data.preprocess).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def _check_args(p: float, sl: float, sh: float, r: float, n: int | None = None) -> None:
@@ -45,8 +58,24 @@ def _check_args(p: float, sl: float, sh: float, r: float, n: int | None = None) 
 
 def _check_value(value: FillValue) -> None:
     if isinstance(value, str):
-        if value != "random":
-            raise ValueError(f"value must be 'random', a number or a per-channel tuple, got {value!r}.")
+        if value not in FILLS:
+            raise ValueError(f"value must be one of {FILLS}, a number or a per-channel tuple, got {value!r}.")
+
+
+def random_fill(shape: Sequence[int], dtype: torch.dtype, device: torch.device | str, value: str = "random",
+                generator: torch.Generator | None = None, channel_dim: int = 0) -> torch.Tensor:
+    """Noise for an erased region. ``"random"``: Rand(0, 255) per pixel (normalised for float images);
+    ``"normal"``: N(0, 1). ``channel_dim`` names the axis of ``shape`` that holds the 3 colour channels."""
+    if dtype == torch.uint8:
+        return torch.randint(0, 256, tuple(shape), generator=generator, device=device, dtype=torch.uint8)
+    if value == "normal":
+        return torch.randn(tuple(shape), generator=generator, device=device, dtype=torch.float32).to(dtype)
+    v = torch.randint(0, 256, tuple(shape), generator=generator, device=device, dtype=torch.uint8).float() / 255
+    view = [1] * len(shape)
+    view[channel_dim] = -1
+    mean = torch.tensor(IMAGENET_MEAN, device=device).view(view)
+    std = torch.tensor(IMAGENET_STD, device=device).view(view)
+    return ((v - mean) / std).to(dtype)
 
 
 @dataclass
@@ -98,10 +127,7 @@ def _fill(img: torch.Tensor, mask: torch.Tensor, value: FillValue, generator: to
     c = img.shape[0]
     if isinstance(value, str):
         k = int(mask.sum())
-        if img.dtype == torch.uint8:
-            noise = torch.randint(0, 256, (c, k), generator=generator, dtype=torch.uint8)
-        else:
-            noise = torch.randn(c, k, generator=generator).to(img.dtype)
+        noise = random_fill((c, k), img.dtype, "cpu", value, generator, channel_dim=0)
         img[:, mask] = noise.to(img.device)
     else:
         vals = torch.as_tensor(value, dtype=torch.float32).reshape(-1)
@@ -145,19 +171,59 @@ class RandomPolygonErasing(torch.nn.Module):
         return f"p={self.p}, sl={self.sl}, sh={self.sh}, r={self.r}, n={self.n}, value={self.value!r}"
 
 
+class RandomRectangleErasing(torch.nn.Module):
+    """Random Erasing as Zhong et al. (2017b) define it: area ratio in [sl, sh], aspect ratio uniform in
+    [r, 1/r], Rand(0, 255) fill; the rectangle of Algorithm 1 (lines 5-15), erased whole."""
+
+    def __init__(self, p: float = 0.5, sl: float = 0.02, sh: float = 0.4, r: float = 0.3,
+                 value: FillValue = "random", generator: torch.Generator | None = None):
+        super().__init__()
+        _check_args(p, sl, sh, r)
+        _check_value(value)
+        self.p, self.sl, self.sh, self.r, self.value, self.generator = p, sl, sh, r, value, generator
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        if img.ndim != 3:
+            raise ValueError(f"RandomRectangleErasing expects a CHW tensor, got shape {tuple(img.shape)}.")
+        if torch.rand(1, generator=self.generator).item() >= self.p:
+            return img
+        h, w = img.shape[-2:]
+        draw = sample_polygon(h, w, self.sl, self.sh, self.r, 3, self.generator)
+        if draw is None:
+            return img
+        x0, y0, x1, y1 = draw.rect
+        ys = torch.arange(h) + 0.5
+        xs = torch.arange(w) + 0.5
+        mask = ((ys[:, None] >= y0) & (ys[:, None] < y1) & (xs[None, :] >= x0) & (xs[None, :] < x1))
+        out = img.clone()
+        _fill(out, mask.to(img.device), self.value, self.generator)
+        return out
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, sl={self.sl}, sh={self.sh}, r={self.r}, value={self.value!r}"
+
+
 def random_erasing(p: float = 0.5, sl: float = 0.02, sh: float = 0.4, r: float = 0.3,
-                   value: FillValue = "random") -> RandomErasing:
-    """Random Erasing (Zhong et al. 2017b) via torchvision, with Zhong's area range and random fill."""
+                   value: FillValue = "random", impl: str = "zhong") -> torch.nn.Module:
+    """Random Erasing (Zhong et al. 2017b) with Zhong's area range.
+
+    ``impl="zhong"`` (default): uniform aspect ratio and the same fill as RPE. ``impl="torchvision"``:
+    torchvision's RandomErasing (log-uniform aspect ratio; its "random" fill is N(0, 1)).
+    """
     _check_args(p, sl, sh, r)
-    return RandomErasing(p=p, scale=(sl, sh), ratio=(r, 1.0 / r), value=value)
+    if impl not in RE_IMPLS:
+        raise ValueError(f"impl must be one of {RE_IMPLS}, got {impl!r}.")
+    if impl == "torchvision":
+        return RandomErasing(p=p, scale=(sl, sh), ratio=(r, 1.0 / r), value="random" if value == "normal" else value)
+    return RandomRectangleErasing(p, sl, sh, r, value)
 
 
 class REandRPE(torch.nn.Module):
     """RE+RPE: Random Erasing, then Random Polygon Erasing, each with its own probability."""
 
-    def __init__(self, p_re: float = 0.5, p_rpe: float = 0.5, n: int = 20, **rpe_kwargs):
+    def __init__(self, p_re: float = 0.5, p_rpe: float = 0.5, n: int = 20, re_impl: str = "zhong", **rpe_kwargs):
         super().__init__()
-        self.re = random_erasing(p_re)
+        self.re = random_erasing(p_re, value=rpe_kwargs.get("value", "random"), impl=re_impl)
         self.rpe = RandomPolygonErasing(p=p_rpe, n=n, **rpe_kwargs)
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
@@ -242,11 +308,7 @@ def _fill_batch(images: torch.Tensor, mask: torch.Tensor, value: FillValue,
                 generator: torch.Generator | None) -> torch.Tensor:
     m = mask[:, None]  # (B, 1, H, W)
     if isinstance(value, str):
-        if images.dtype == torch.uint8:
-            fill = torch.randint(0, 256, images.shape, generator=generator, device=images.device,
-                                 dtype=torch.uint8)
-        else:
-            fill = torch.randn(images.shape, generator=generator, device=images.device, dtype=images.dtype)
+        fill = random_fill(images.shape, images.dtype, images.device, value, generator, channel_dim=1)
     else:
         vals = torch.as_tensor(value, dtype=images.dtype, device=images.device).reshape(1, -1, 1, 1)
         fill = vals.expand_as(images)
@@ -278,14 +340,23 @@ def random_polygon_erasing_batch(images: torch.Tensor, p: float = 0.5, sl: float
 
 def random_erasing_batch(images: torch.Tensor, p: float = 0.5, sl: float = 0.02, sh: float = 0.4,
                          r: float = 0.3, value: FillValue = "random", generator: torch.Generator | None = None,
-                         attempts: int = 10, return_mask: bool = False):
-    """Random Erasing on a BCHW batch with torchvision's sampling (log-uniform ratio), one draw per image."""
+                         attempts: int = 10, return_mask: bool = False, impl: str = "zhong"):
+    """Random Erasing on a BCHW batch, one draw per image.
+
+    ``impl="zhong"``: aspect ratio uniform in [r, 1/r] (Zhong et al.); ``"torchvision"``: log-uniform ratio
+    and N(0, 1) fill, as torchvision's RandomErasing.
+    """
     _check_args(p, sl, sh, r)
     _check_value(value)
+    if impl not in RE_IMPLS:
+        raise ValueError(f"impl must be one of {RE_IMPLS}, got {impl!r}.")
+    if impl == "torchvision" and value == "random":
+        value = "normal"
     b, _, h, w = images.shape
     dev = images.device
     apply = torch.rand(b, generator=generator, device=dev) < p
-    x0, y0, x1, y1, ok = _sample_rects(b, h, w, sl, sh, r, dev, generator, attempts, log_ratio=True)
+    x0, y0, x1, y1, ok = _sample_rects(b, h, w, sl, sh, r, dev, generator, attempts,
+                                       log_ratio=impl == "torchvision")
     ys = torch.arange(h, device=dev)[None, :, None] + 0.5
     xs = torch.arange(w, device=dev)[None, None, :] + 0.5
     mask = ((xs >= x0[:, None, None]) & (xs < x1[:, None, None]) & (ys >= y0[:, None, None])
@@ -302,10 +373,16 @@ class ErasingConfig:
     p: float = 0.5
     n: int = 20
     p_re: float | None = None  # RE's probability in "re+rpe"; None: same as p
+    fill: str = "random"  # "random": Rand(0, 255) (Algorithm 1); "normal": N(0, 1) in normalised space
+    re_impl: str = "zhong"  # "zhong": uniform aspect ratio, RPE's fill; "torchvision": its RandomErasing
 
     def __post_init__(self) -> None:
         if self.mode not in ("none", "re", "rpe", "re+rpe"):
             raise ValueError(f"erasing mode must be 'none', 're', 'rpe' or 're+rpe', got {self.mode!r}.")
+        if self.fill not in FILLS:
+            raise ValueError(f"erasing fill must be one of {FILLS}, got {self.fill!r}.")
+        if self.re_impl not in RE_IMPLS:
+            raise ValueError(f"re_impl must be one of {RE_IMPLS}, got {self.re_impl!r}.")
         _check_args(self.p, 0.02, 0.45, 0.35, self.n)
 
     def label(self) -> str:
@@ -318,10 +395,11 @@ def erase_batch(images: torch.Tensor, cfg: ErasingConfig, generator: torch.Gener
     mask = torch.zeros(images.shape[0], *images.shape[-2:], dtype=torch.bool, device=images.device)
     if cfg.mode in ("re", "re+rpe"):
         p = cfg.p if (cfg.mode == "re" or cfg.p_re is None) else cfg.p_re
-        images, m = random_erasing_batch(images, p=p, generator=generator, return_mask=True)
+        images, m = random_erasing_batch(images, p=p, value=cfg.fill, generator=generator, return_mask=True,
+                                         impl=cfg.re_impl)
         mask |= m
     if cfg.mode in ("rpe", "re+rpe"):
-        images, m = random_polygon_erasing_batch(images, p=cfg.p, n=cfg.n, generator=generator,
+        images, m = random_polygon_erasing_batch(images, p=cfg.p, n=cfg.n, value=cfg.fill, generator=generator,
                                                  return_mask=True)
         mask |= m
     return (images, mask) if return_mask else images
@@ -332,10 +410,11 @@ def erasing_transform(cfg: ErasingConfig) -> torch.nn.Module | None:
     if cfg.mode == "none":
         return None
     if cfg.mode == "re":
-        return random_erasing(cfg.p)
+        return random_erasing(cfg.p, value=cfg.fill, impl=cfg.re_impl)
     if cfg.mode == "rpe":
-        return RandomPolygonErasing(p=cfg.p, n=cfg.n)
-    return REandRPE(p_re=cfg.p if cfg.p_re is None else cfg.p_re, p_rpe=cfg.p, n=cfg.n)
+        return RandomPolygonErasing(p=cfg.p, n=cfg.n, value=cfg.fill)
+    return REandRPE(p_re=cfg.p if cfg.p_re is None else cfg.p_re, p_rpe=cfg.p, n=cfg.n, re_impl=cfg.re_impl,
+                    value=cfg.fill)
 
 
 def convex_hull(points: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .data import DeviceStore, RandomIdentitySampler, ReIDDataset, build_dataset, build_train_loader
-from .evaluation import evaluate_ranking, pairwise_distance
+from .evaluation import TEST_PROTOCOLS, evaluate_ranking, pairwise_distance
 from .losses import HENetLoss, LossConfig, loss_names
 from .model import HENet, layout_name
 from .rpe import ErasingConfig, erase_batch
@@ -40,13 +40,19 @@ class TrainConfig:
     oim: bool = True
     triplet: bool = True
     mse: bool = True
+    triplet_margin: float = 1.2  # eq. 6's m, on unnormalised features (MGN's code line)
+    oim_update: str = "sample"  # "sample" (OIM's authors) or "identity-mean"
+    recon_target: str = "clean"  # R16 rebuilds the un-erased image ("clean") or the erased input ("input")
     # augmentation (Figs. 4-5): none, re, rpe, re+rpe
     erasing: str = "none"
     erasing_p: float = 0.5
     rpe_n: int = 20
+    erasing_fill: str = "random"  # "random": Rand(0, 255) (Algorithm 1); "normal": N(0, 1)
+    re_impl: str = "zhong"  # "zhong": uniform ratio, RPE's fill; "torchvision": its RandomErasing
     # model and input
     backbone: str = "resnet50"
     pretrained: str | None = None
+    split: str = "layer3"  # where the shared encoder ends: "layer3" (default) or "mgn"
     height: int = 384
     width: int = 128
     # optimisation (section 4.1)
@@ -60,6 +66,7 @@ class TrainConfig:
     milestones: tuple[int, ...] = (160, 200)
     warmup_epochs: int = 0
     seed: int = 0
+    from_scratch: bool = False  # the paper profile refuses random weights unless this says so
     # execution (not part of the result's identity beyond precision)
     device: str = "auto"
     precision: str = "auto"  # auto: bf16 on CUDA, fp32 on CPU
@@ -67,7 +74,7 @@ class TrainConfig:
     compile: bool = False
     data_path: str = "auto"  # auto, device, loader
     checkpoint_every: int = 10
-    eval_flip: bool = False
+    test_protocol: str = "flip-l2"  # "flip-l2": mean of image and flip, L2-normalised; "raw": as is
 
     def __post_init__(self) -> None:
         self.stripes = tuple(int(s) for s in self.stripes)
@@ -81,7 +88,12 @@ class TrainConfig:
             raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {self.precision!r}.")
         if self.data_path not in ("auto", "device", "loader"):
             raise ValueError(f"data_path must be 'auto', 'device' or 'loader', got {self.data_path!r}.")
-        ErasingConfig(self.erasing, self.erasing_p, self.rpe_n)  # validates
+        if self.test_protocol not in TEST_PROTOCOLS:
+            raise ValueError(f"test_protocol must be one of {sorted(TEST_PROTOCOLS)}, got {self.test_protocol!r}.")
+        if self.split not in ("layer3", "mgn"):
+            raise ValueError(f"split must be 'layer3' or 'mgn', got {self.split!r}.")
+        self.erasing_config  # noqa: B018 - validates
+        self.loss_config  # noqa: B018 - validates
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -89,11 +101,12 @@ class TrainConfig:
 
     @property
     def erasing_config(self) -> ErasingConfig:
-        return ErasingConfig(self.erasing, self.erasing_p, self.rpe_n)
+        return ErasingConfig(self.erasing, self.erasing_p, self.rpe_n, fill=self.erasing_fill, re_impl=self.re_impl)
 
     @property
     def loss_config(self) -> LossConfig:
-        return LossConfig(oim=self.oim, triplet=self.triplet, mse=self.mse)
+        return LossConfig(oim=self.oim, triplet=self.triplet, mse=self.mse, margin=self.triplet_margin,
+                          oim_update=self.oim_update, recon_target=self.recon_target)
 
     def effective_losses(self) -> tuple[bool, bool, bool]:
         """(OIM, triplet, MSE) as they act: OIM needs a P(k) branch, triplet a stripe branch, MSE R16."""
@@ -107,7 +120,7 @@ class TrainConfig:
 
     def identity(self) -> dict[str, Any]:
         """The fields that define the result (execution details such as device are left out)."""
-        skip = {"device", "data_path", "checkpoint_every", "compile"}
+        skip = {"device", "data_path", "checkpoint_every", "compile", "from_scratch"}
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
         out["oim"], out["triplet"], out["mse"] = self.effective_losses()
         return out
@@ -128,17 +141,31 @@ PROFILES: dict[str, dict[str, Any]] = {
                  p=4, k=2, lr=1e-3, checkpoint_every=1),
     "smoke": dict(backbone="resnet18-half", height=64, width=32, synth_size="small", epochs=8, milestones=(6,),
                   p=8, k=4, lr=1e-3, checkpoint_every=4),
-    "gpu": dict(backbone="resnet50", height=384, width=128, synth_size="full", epochs=40, milestones=(30,),
-                p=16, k=4, lr=4e-4, checkpoint_every=5),
+    # gpu: the whole study in about 20 minutes of one H100 (docs/BENCHMARKS.md). ResNet50 at SynthReID's
+    # native 128 x 64 (384 x 128 would upsample 3x: 6x the compute, no new information), 60 P x K epochs.
+    "gpu": dict(backbone="resnet50", height=128, width=64, synth_size="full", epochs=60, milestones=(45,),
+                p=16, k=4, lr=4e-4, checkpoint_every=10),
     "paper": dict(backbone="resnet50", height=384, width=128, synth_size="full", epochs=200,
                   milestones=(160, 200), p=4, k=4, lr=2e-4, checkpoint_every=10),
 }
 
 
 def make_config(profile: str = "smoke", **overrides: Any) -> TrainConfig:
+    """The profile's settings with ``overrides`` on top (``None`` values are ignored).
+
+    The ``paper`` profile fine-tunes ImageNet weights (section 4.1), so it refuses to start from random
+    weights unless ``from_scratch=True`` says that is meant.
+    """
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; use one of {sorted(PROFILES)}.")
-    return TrainConfig(**{**PROFILES[profile], **{k: v for k, v in overrides.items() if v is not None}})
+    cfg = TrainConfig(**{**PROFILES[profile], **{k: v for k, v in overrides.items() if v is not None}})
+    if profile == "paper" and cfg.pretrained is None and not cfg.from_scratch:
+        raise ValueError(
+            "the 'paper' profile fine-tunes an ImageNet-pretrained ResNet50, as the paper does, but no weights "
+            "were given. Pass a local torchvision ResNet50 checkpoint (pretrained='path/to/resnet50.pth', CLI "
+            "--pretrained PATH), or opt out explicitly with from_scratch=True (CLI --from-scratch)."
+        )
+    return cfg
 
 
 @dataclass
@@ -159,8 +186,9 @@ class TrainOutput:
     history: list[EpochLog] = field(default_factory=list)
     train_seconds: float = 0.0
     train_images: int = 0
-    metrics: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
     hardware: str = ""
+    per_query: dict[str, list] = field(default_factory=dict)  # first-hit rank and AP per query
 
     @property
     def images_per_second(self) -> float:
@@ -175,8 +203,10 @@ def _amp_dtype(cfg: TrainConfig, dev: torch.device) -> torch.dtype | None:
 
 def build_for(cfg: TrainConfig, ds: ReIDDataset) -> tuple[HENet, HENetLoss]:
     model = HENet(ds.num_train_pids, cfg.stripes, cfg.recovery, cfg.backbone, cfg.pretrained,
-                  input_size=cfg.input_size)
-    return model, HENetLoss(ds.num_train_pids, cfg.stripes, cfg.loss_config)
+                  input_size=cfg.input_size, split=cfg.split)
+    criterion = HENetLoss(ds.num_train_pids, cfg.stripes, cfg.loss_config)
+    criterion.set_batch_structure(cfg.k)  # the P x K sampler: no identity has more than K samples a batch
+    return model, criterion
 
 
 def _lr_at(cfg: TrainConfig, epoch: int) -> float:
@@ -207,7 +237,8 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, progress: bool = 
     amp = _amp_dtype(cfg, dev)
     if dev.type == "cuda" and cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay,
+                           fused=dev.type == "cuda")  # one kernel for the whole update on the GPU
     out = TrainOutput(cfg, model, ds, hardware=hardware_string(dev))
     start_epoch = 0
     ckpt = Path(out_dir) / "last.pt" if out_dir else None
@@ -228,11 +259,12 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, progress: bool = 
     gen = torch.Generator(device=dev).manual_seed(cfg.seed + 7)
     store = None
     if _use_device_store(cfg, ds, dev):
-        store = DeviceStore(ds.train, cfg.input_size, dev)
+        store = cached_store(ds, "train", cfg.input_size, dev)
         sampler = RandomIdentitySampler(ds.train, cfg.p, cfg.k, cfg.num_unlabeled, cfg.seed)
         loader = None
     else:
-        loader = build_train_loader(ds, cfg.input_size, cfg.p, cfg.k, cfg.erasing_config, cfg.seed,
+        # erasing happens on the batch below, as on the device path, so R16 can see the clean images
+        loader = build_train_loader(ds, cfg.input_size, cfg.p, cfg.k, None, cfg.seed,
                                     num_unlabeled=cfg.num_unlabeled)
         sampler = loader.batch_sampler
     erasing = cfg.erasing_config
@@ -250,14 +282,16 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, progress: bool = 
         for batch in batches:
             if store is not None:
                 idx = torch.as_tensor(batch, device=dev)
-                x = store.batch(idx, train=True, erasing=erasing, generator=gen)  # flip + erasing on the device
+                # flip + erasing on the device; ``clean`` is the flipped image before erasing
+                x, clean = store.batch(idx, train=True, erasing=erasing, generator=gen, return_clean=True)
                 y = store.pids[idx]
             else:
-                x, y = batch[0].to(dev, non_blocking=True), batch[1].to(dev, non_blocking=True)
+                clean, y = batch[0].to(dev, non_blocking=True), batch[1].to(dev, non_blocking=True)
+                x = erase_batch(clean, erasing, gen) if erasing.mode != "none" else clean
             if dev.type == "cuda" and cfg.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(dev.type, dtype=amp or torch.float32, enabled=amp is not None):
-                res = criterion(step_fn(x), y, x)
+                res = criterion(step_fn(x), y, x, clean)
             opt.zero_grad(set_to_none=True)
             res.total.backward()
             opt.step()
@@ -284,7 +318,9 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, progress: bool = 
                                "train_seconds": out.train_seconds, "train_images": out.train_images}, ckpt)
     model.eval()
     if evaluate:
-        out.metrics = evaluate_model(model, ds, cfg.input_size, dev, flip=cfg.eval_flip, amp=amp)
+        ev = cached_evaluator(ds, cfg.input_size, dev)
+        out.metrics = ev(model, protocol=cfg.test_protocol, amp=amp, all_protocols=True)
+        out.per_query = ev.last_per_query
     return out
 
 
@@ -294,10 +330,13 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, progress: bool = 
 
 @torch.no_grad()
 def _features(model: torch.nn.Module, store: DeviceStore, occlusion: ErasingConfig | None, seed: int,
-              flip: bool, amp: torch.dtype | None, batch_size: int = 256) -> torch.Tensor:
+              protocols: tuple[str, ...], amp: torch.dtype | None,
+              batch_size: int = 256) -> dict[str, torch.Tensor]:
+    """Features of a split under each test protocol, from one forward (and one flipped forward if needed)."""
     dev = store.device
     gen = torch.Generator(device=dev).manual_seed(seed)
-    feats = []
+    need_flip = any(TEST_PROTOCOLS[p]["flip"] for p in protocols)
+    feats: dict[str, list[torch.Tensor]] = {p: [] for p in protocols}
     for s in range(0, len(store), batch_size):
         idx = torch.arange(s, min(s + batch_size, len(store)), device=dev)
         x = store.batch(idx)
@@ -305,10 +344,19 @@ def _features(model: torch.nn.Module, store: DeviceStore, occlusion: ErasingConf
             x = erase_batch(x, occlusion, gen)
         with torch.autocast(dev.type, dtype=amp or torch.float32, enabled=amp is not None):
             f = model(x).float()
-            if flip:
-                f = (f + model(torch.flip(x, dims=[3])).float()) / 2
-        feats.append(f)
-    return torch.cat(feats)
+            f_flip = model(torch.flip(x, dims=[3])).float() if need_flip else None
+        for p in protocols:
+            feats[p].append(apply_protocol(f, f_flip, p))
+    return {p: torch.cat(v) for p, v in feats.items()}
+
+
+def apply_protocol(f: torch.Tensor, f_flip: torch.Tensor | None, protocol: str) -> torch.Tensor:
+    """A test-time feature: ``raw`` is the concatenated feature as it is; ``flip-l2`` averages it with the
+    flipped image's and L2-normalises (MGN's code line); then Euclidean distance ranks."""
+    spec = TEST_PROTOCOLS[protocol]
+    if spec["flip"]:
+        f = (f + f_flip) / 2
+    return torch.nn.functional.normalize(f, dim=1) if spec["normalize"] else f
 
 
 class Evaluator:
@@ -321,30 +369,75 @@ class Evaluator:
         self.gallery = DeviceStore(ds.gallery, size, self.device)
         names = [Path(s.path).name for s in ds.query]
         self.occluded = torch.tensor([n in ds.occluded_query for n in names], dtype=torch.bool)
+        self.last_per_query: dict[str, list] = {}
 
     def __call__(self, model: torch.nn.Module, occlusion: ErasingConfig | None = None, seed: int = 0,
-                 flip: bool = False, amp: torch.dtype | None = None, subsets: bool = True) -> dict[str, float]:
+                 protocol: str = "flip-l2", amp: torch.dtype | None = None, subsets: bool = True,
+                 all_protocols: bool = False) -> dict[str, Any]:
+        """R1, R5, R10, mAP, mINP in % under ``protocol``, plus occluded/clean query subsets when the set
+        marks them. ``all_protocols`` adds ``metrics["protocols"][name]`` for every test protocol.
+        Per-query first-hit ranks and APs of ``protocol`` are kept in ``self.last_per_query``."""
+        if protocol not in TEST_PROTOCOLS:
+            raise ValueError(f"protocol must be one of {sorted(TEST_PROTOCOLS)}, got {protocol!r}.")
         model.eval()
-        qf = _features(model, self.query, occlusion, seed, flip, amp)
-        gf = _features(model, self.gallery, occlusion, seed + 1, flip, amp)
-        dist = pairwise_distance(qf, gf)
+        protocols = tuple(TEST_PROTOCOLS) if all_protocols else (protocol,)
+        qfs = _features(model, self.query, occlusion, seed, protocols, amp)
+        gfs = _features(model, self.gallery, occlusion, seed + 1, protocols, amp)
         q, g = self.ds.query, self.ds.gallery
         qp, gp = np.array([s.pid for s in q]), np.array([s.pid for s in g])
         qc, gc = np.array([s.camid for s in q]), np.array([s.camid for s in g])
-        metrics = evaluate_ranking(dist, qp, gp, qc, gc).summary()
-        if subsets and self.occluded.any() and not self.occluded.all():
-            for name, sel in (("occluded", self.occluded), ("clean", ~self.occluded)):
-                sel_np = sel.numpy()
-                r = evaluate_ranking(dist[sel.to(dist.device)], qp[sel_np], gp, qc[sel_np], gc).summary()
-                metrics.update({f"{k}_{name}": v for k, v in r.items()})
+        metrics: dict[str, Any] = {}
+        for p in protocols:
+            dist = pairwise_distance(qfs[p], gfs[p])
+            rr = evaluate_ranking(dist, qp, gp, qc, gc)
+            if p != protocol:
+                metrics.setdefault("protocols", {})[p] = rr.summary()
+                continue
+            metrics.update(rr.summary())
+            if all_protocols:
+                metrics.setdefault("protocols", {})[p] = rr.summary()
+            self.last_per_query = {"first_rank": rr.query_first_rank.tolist(),
+                                   "ap": [None if np.isnan(a) else round(float(a), 6) for a in rr.query_ap]}
+            if subsets and self.occluded.any() and not self.occluded.all():
+                for name, sel in (("occluded", self.occluded), ("clean", ~self.occluded)):
+                    sel_np = sel.numpy()
+                    r = evaluate_ranking(dist[sel.to(dist.device)], qp[sel_np], gp, qc[sel_np], gc).summary()
+                    metrics.update({f"{k}_{name}": v for k, v in r.items()})
         return metrics
 
 
+# Decoded splits kept for the life of the process, so a sweep decodes each data set once per device.
+_STORES: dict[tuple, DeviceStore] = {}
+_EVALUATORS: dict[tuple, Evaluator] = {}
+
+
+def _split_key(ds: ReIDDataset, size: tuple[int, int], dev: torch.device) -> tuple:
+    return (ds.name, ds.fingerprint(), tuple(size), str(dev))
+
+
+def cached_store(ds: ReIDDataset, split: str, size: tuple[int, int], dev: torch.device) -> DeviceStore:
+    key = (split, *_split_key(ds, size, dev))
+    if key not in _STORES:
+        _STORES.clear()  # one training split at a time: they can be large
+        _STORES[key] = DeviceStore(getattr(ds, split), size, dev)
+    return _STORES[key]
+
+
+def cached_evaluator(ds: ReIDDataset, size: tuple[int, int], dev: torch.device | str) -> Evaluator:
+    dev = pick_device(dev)
+    key = _split_key(ds, size, dev)
+    if key not in _EVALUATORS:
+        if len(_EVALUATORS) >= 2:
+            _EVALUATORS.clear()
+        _EVALUATORS[key] = Evaluator(ds, size, dev)
+    return _EVALUATORS[key]
+
+
 def evaluate_model(model: torch.nn.Module, ds: ReIDDataset, size: tuple[int, int],
-                   device: torch.device | str | None = None, flip: bool = False,
-                   amp: torch.dtype | None = None) -> dict[str, float]:
+                   device: torch.device | str | None = None, protocol: str = "flip-l2",
+                   amp: torch.dtype | None = None) -> dict[str, Any]:
     """R1, R5, R10, mAP, mINP in %, plus the same on occluded and clean queries when the set marks them."""
-    return Evaluator(ds, size, pick_device(device))(model, flip=flip, amp=amp)
+    return Evaluator(ds, size, pick_device(device))(model, protocol=protocol, amp=amp)
 
 
 def load_trained(path: str | Path, device: str | torch.device | None = None) -> tuple[HENet, TrainConfig]:
@@ -354,6 +447,6 @@ def load_trained(path: str | Path, device: str | torch.device | None = None) -> 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = HENet(state["num_classes"], cfg.stripes, cfg.recovery, cfg.backbone, None,
-                      input_size=cfg.input_size)
+                      input_size=cfg.input_size, split=cfg.split)
     model.load_state_dict(state["model"])
     return model.to(pick_device(device)).eval(), cfg

@@ -17,10 +17,11 @@ def isolated_dirs(tmp_path, monkeypatch):
     """Results, figures and generated data go to a temp folder, never into the repository."""
     for env, sub in (("HENET_RESULTS_DIR", "results"), ("HENET_FIGURES_DIR", "figures"), ("HENET_DATA_DIR", "data")):
         monkeypatch.setenv(env, str(tmp_path / sub))
-    from henetlib import experiments
+    from henetlib import experiments, train
 
-    experiments._DATASETS.clear()
-    experiments._EVALUATORS.clear()
+    caches = (experiments._DATASETS, train._EVALUATORS, train._STORES)
+    for c in caches:
+        c.clear()
     yield tmp_path
-    experiments._DATASETS.clear()
-    experiments._EVALUATORS.clear()
+    for c in caches:
+        c.clear()

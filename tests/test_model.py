@@ -93,7 +93,32 @@ def test_pretrained_loads_local_checkpoint(tmp_path):
     torch.save(ref.state_dict(), path)
     m = HENet(3, (1, 2), False, backbone="resnet18", pretrained=path)
     assert torch.equal(m.encoder[0].weight, ref.conv1.weight)
-    assert torch.equal(m.branches[1].body[1][1].conv1.weight, ref.layer4[1].conv1.weight)
+    assert torch.equal(m.branches[1].body[-1][1].conv1.weight, ref.layer4[1].conv1.weight)
+    assert torch.equal(m.encoder[-1][1].conv1.weight, ref.layer3[1].conv1.weight)  # layer3 is shared
+
+
+@pytest.mark.parametrize("split,base,both", [("layer3", 169, 224), ("mgn", 184.1, 266.5)])
+def test_table1_volume_in_mib(split, base, both):
+    """V (Table 1): float32 test-time parameters in MiB. The default split lands within 5% of the paper."""
+    v_base = HENet(751, (1, 4), False, split=split).inference_size_mib()
+    v_both = HENet(751, (1, 4), True, split=split).inference_size_mib()
+    assert abs(v_base - base) / base < 0.05 and abs(v_both - both) / both < 0.05
+    if split == "mgn":  # every branch owns layer3[1:] too: larger than the paper's sizes
+        assert v_base > 180 and v_both > 260
+
+
+def test_peer_volumes_match_the_paper():
+    from henetlib.peers import MGN, PCB
+
+    from henetlib.efficiency import inference_parameters
+
+    assert abs(inference_parameters(PCB()) * 4 / 2**20 - 102) < 1.0
+    assert abs(inference_parameters(MGN()) * 4 / 2**20 - 263) / 263 < 0.03
+
+
+def test_split_rejects_unknown():
+    with pytest.raises(ValueError, match="split"):
+        HENet(3, (1,), False, backbone="resnet18", split="layer2")
 
 
 def test_pretrained_mismatched_file_names_it(tmp_path):

@@ -45,7 +45,7 @@ def test_interrupted_run_resumes(isolated_dirs, monkeypatch):
     def interrupt(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_mod, "evaluate_model", interrupt)
+    monkeypatch.setattr(train_mod.Evaluator, "__call__", interrupt)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, out_dir=folder, progress=False)
     saved = torch.load(folder / "last.pt", weights_only=False)
