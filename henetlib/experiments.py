@@ -257,9 +257,9 @@ TABLE3_ROWS = [(True, False, False), (False, True, False), (False, False, True),
                (True, False, True), (False, True, True), (True, True, True)]
 TABLE4_ROWS = list(paper.TABLE4)
 FIG4_METHODS = [("re", 20), ("rpe", 10), ("rpe", 20), ("rpe", 30), ("rpe", 40), ("re+rpe", 20)]
-FIG4_PROBS = {"test": (0.5,), "smoke": (0.5,), "gpu": (0.1, 0.3, 0.5, 0.7, 0.9), "paper": (0.1, 0.3, 0.5, 0.7, 0.9)}
+FIG4_PROBS = {"test": (0.5,), "smoke": (0.5,), "gpu": (0.5,), "paper": (0.1, 0.3, 0.5, 0.7, 0.9)}
 FIG5_MODELS = [("none", 20), ("re", 20), ("rpe", 20), ("re+rpe", 20)]
-FIG5_LEVELS = {"test": (0.0, 1.0), "smoke": (0.0, 0.5, 1.0), "gpu": (0.0, 0.25, 0.5, 0.75, 1.0), "paper": (0.0, 0.25, 0.5, 0.75, 1.0)}
+FIG5_LEVELS = {"test": (0.0, 1.0), "smoke": (0.0, 0.5, 1.0), "gpu": (0.0, 0.5, 1.0), "paper": (0.0, 0.25, 0.5, 0.75, 1.0)}
 
 
 def _cfg(profile: str, seed: int, common: dict[str, Any], **kw: Any) -> TrainConfig:

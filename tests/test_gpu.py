@@ -27,7 +27,7 @@ def _model(recovery=True, size=(64, 32)):
 
 
 def _step(model, crit, x, y, opt, compiled=None):
-    fwd = compiled or model
+    fwd = compiled if compiled is not None else model  # bool() of a compiled module calls len()
     with torch.autocast("cuda", dtype=torch.bfloat16):
         res = crit(fwd(x), y, x, x)
     opt.zero_grad(set_to_none=True)
