@@ -28,15 +28,15 @@ if [[ $PARTS == *bench* ]]; then
     python3 benchmarks/bench_model.py --device cuda --batch 64 --erasing re+rpe
     python3 benchmarks/bench_model.py --device cuda --skip-train --cuda-graphs
     python3 benchmarks/bench_model.py --device cuda --height 128 --width 64 --batch 64 --erasing re+rpe --skip-infer
-  } 2>&1 | grep -v Warning | tee "$OUT/bench.log"
+  } 2>&1 | grep --line-buffered -v Warning | tee "$OUT/bench.log"
 fi
 if [[ $PARTS == *study* ]]; then
-  BUDGET=$(( LIMIT - ( $(date +%s) - T0 ) - 75 ))
+  BUDGET=$(( LIMIT - ( $(date +%s) - T0 ) - 20 ))  # the archive is refreshed after every run
   echo "study: $BUDGET s of training in this call"
-  python3 -m henetlib publish --profile gpu --device cuda --budget "$BUDGET" --out "$OUT" 2>&1 | grep -v Warning | tee "$OUT/study.log"
+  python3 -m henetlib publish --profile gpu --device cuda --budget "$BUDGET" --out "$OUT" 2>&1 | grep --line-buffered -v Warning | tee "$OUT/study.log"
 fi
 if [[ $PARTS == *compile* ]]; then
   timeout $(( LIMIT - ( $(date +%s) - T0 ) - 10 )) python3 benchmarks/bench_model.py --device cuda --batch 64 \
-    --erasing re+rpe --compile --skip-infer 2>&1 | grep -v Warning | tee "$OUT/compile.log"
+    --erasing re+rpe --compile --skip-infer 2>&1 | grep --line-buffered -v Warning | tee "$OUT/compile.log"
 fi
 echo "call took $(( $(date +%s) - T0 )) s"

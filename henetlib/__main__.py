@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         ctx = ex.StudyContext(args.profile, args.device, str(args.data_root) if args.data_root else None,
                               args.dataset, _ints(args.seeds))
         t0 = time.time()
-        done, left = publish.train_within(ctx, args.budget)
+        done, left = publish.train_within(ctx, args.budget, out_dir=args.out)
         print(f"[publish] trained {done} runs in {time.time() - t0:.0f} s; {left} still missing", flush=True)
         publish.extras(ctx)
         publish.pack(args.profile, args.out)

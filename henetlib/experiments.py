@@ -392,6 +392,10 @@ def occlusion_curve(res: Result, modes=("re", "rpe", "re+rpe"), levels=(0.0, 0.5
         model, cfg = load_trained(res.model_path, device)
         ev = evaluator_for(cfg, next(model.parameters()).device)
         for m, lv in missing:
+            clean = next((v for k, v in cache.items() if k.split("|")[1:] == ["0", str(n), str(seed)]), None)
+            if lv == 0 and clean is not None:  # no occlusion: the same for every test-time method
+                cache[f"{m}|0|{n}|{seed}"] = clean
+                continue
             occ = ErasingConfig(m, lv, n, fill=cfg.erasing_fill, re_impl=cfg.re_impl) if lv > 0 else None
             r = ev(model, occlusion=occ, seed=seed, protocol=cfg.test_protocol, subsets=False)
             cache[f"{m}|{lv:g}|{n}|{seed}"] = {"R1": r["R1"], "mAP": r["mAP"]}

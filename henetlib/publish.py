@@ -42,8 +42,12 @@ def study_configs(ctx: ex.StudyContext) -> list[tuple[str, Any]]:
     return out
 
 
-def train_within(ctx: ex.StudyContext, budget_s: float, progress: bool = True) -> tuple[int, int]:
-    """Train missing runs until ``budget_s`` seconds have passed; returns (finished, still missing)."""
+def train_within(ctx: ex.StudyContext, budget_s: float, progress: bool = True,
+                 out_dir: str | Path | None = None) -> tuple[int, int]:
+    """Train missing runs until ``budget_s`` seconds have passed; returns (finished, still missing).
+
+    With ``out_dir``, the extras and the archive are refreshed after every run, so a call cut short by its
+    time limit still brings back everything finished before."""
     t0 = time.time()
     todo = [(g, c) for g, c in study_configs(ctx) if ex.lookup(c, ex.dataset_for(c)) is None]
     done = 0
@@ -63,6 +67,9 @@ def train_within(ctx: ex.StudyContext, budget_s: float, progress: bool = True) -
         if progress:
             print(f"[{grid}] {res.name}: R1 {res.metrics['R1']:.1f} mAP {res.metrics['mAP']:.1f} "
                   f"({res.images_per_second:.0f} img/s, {time.time() - t1:.0f} s)", flush=True)
+        if out_dir is not None:
+            extras(ctx, progress)
+            pack(ctx.profile, out_dir, quiet=True)
     return done, len(todo) - done
 
 
@@ -72,14 +79,15 @@ def extras(ctx: ex.StudyContext, progress: bool = True) -> None:
     for seed in ctx.seeds:
         rows = ex.fig5_configs(ctx.profile, seed, **ctx.common)
         res = [ex.lookup(c, ds) for _, c in rows]
-        if all(r is not None and not r.published for r in res):
+        if all(r is not None and not r.published and not (r.folder / "occlusion.json").exists() for r in res):
             levels = ex.FIG5_LEVELS.get(ctx.profile, ex.FIG5_LEVELS["gpu"])
             for r in res:
                 ex.occlusion_curve(r, levels=levels, seed=seed, device=ctx.device)
             if progress:
                 print(f"[extras] Fig. 5 occlusion curves, seed {seed}", flush=True)
     best = ex.lookup(ex.make_config(ctx.profile, stripes=(1, 4), recovery=True, **ctx.common), ds)
-    if best is not None and not best.published and best.model_path.exists():
+    if (best is not None and not best.published and best.model_path.exists()
+            and not (best.folder / "cams-gradcam-4.npz").exists()):
         ex.ranked_lists(best, device=ctx.device)
         try:
             ex.cam_data(best, 4, "gradcam")
@@ -97,7 +105,7 @@ def provenance(profile: str) -> dict[str, Any]:
             "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
 
 
-def pack(profile: str, out_dir: str | Path) -> Path:
+def pack(profile: str, out_dir: str | Path, quiet: bool = False) -> Path:
     """Every finished result's small files (never weights) and the provenance, as one tar.gz."""
     out = Path(out_dir) / f"published-{profile}.tar.gz"
     buf = io.BytesIO()
@@ -115,7 +123,8 @@ def pack(profile: str, out_dir: str | Path) -> Path:
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
     atomic_write_bytes(out, buf.getvalue())
-    print(f"[pack] {n} results -> {out} ({len(buf.getvalue()) / 1e6:.1f} MB)")
+    if not quiet:
+        print(f"[pack] {n} results -> {out} ({len(buf.getvalue()) / 1e6:.1f} MB)")
     return out
 
 
