@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One call on the lent GPU machine (see docs/BENCHMARKS.md): GPU tests, benchmarks and/or the gpu-profile
 # study, whatever PARTS names (a comma list of tests, bench, compile, study). Everything it writes for the
-# way back goes to $OUT. Usage: bash benchmarks/gpu_call.sh PARTS LIMIT_SECONDS
+# way back goes to $OUT. Usage: HENET_GIT_COMMIT=<this checkout's short commit> bash benchmarks/gpu_call.sh
+# PARTS LIMIT_SECONDS (the copied .git there may not show the real commit, so name it).
 set -u
 export PYTHONUNBUFFERED=1
 T0=$(date +%s)

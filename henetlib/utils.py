@@ -104,6 +104,10 @@ def hardware_string(device: str | torch.device | None = None) -> str:
 
 
 def git_commit() -> str:
+    """The short commit of the checkout; ``HENET_GIT_COMMIT`` overrides it where .git is not the real one
+    (a copied working tree on a lent GPU machine)."""
+    if os.environ.get("HENET_GIT_COMMIT"):
+        return os.environ["HENET_GIT_COMMIT"]
     try:
         out = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=5
