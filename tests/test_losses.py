@@ -119,3 +119,60 @@ def test_combined_loss_drops_on_tiny_batch():
         opt.step()
         losses.append(out.total.item())
     assert losses[-1] < 0.5 * losses[0], losses
+
+
+def _sequential_oim(lut, x, labels, m):
+    """OIM's authors' rule, one sample at a time, as a reference."""
+    lut = lut.clone()
+    for xi, y in zip(torch.nn.functional.normalize(x, dim=1), labels.tolist(), strict=True):
+        if y >= 0:
+            lut[y] = torch.nn.functional.normalize(m * lut[y] + (1 - m) * xi, dim=0)
+    return lut
+
+
+@pytest.mark.parametrize("hint", [None, 4])
+def test_oim_per_sample_update_equals_sequential_rule(hint):
+    g = torch.Generator().manual_seed(3)
+    oim = OIMLoss(8, 5, queue_size=4, momentum=0.5).train()
+    oim.lut.copy_(torch.nn.functional.normalize(torch.randn(5, 8, generator=g), dim=1))
+    oim.rounds_hint = hint
+    x = torch.randn(14, 8, generator=g)
+    labels = torch.tensor([0, 0, 1, 0, 2, 1, -1, 0, 2, 1, 3, -1, 3, 1])  # at most 4 per identity
+    ref = _sequential_oim(oim.lut, x, labels, 0.5)
+    oim(x, labels)
+    assert torch.allclose(oim.lut, ref, atol=1e-6)
+    assert torch.equal(oim.lut[4], ref[4])  # an identity absent from the batch is untouched
+
+
+def test_oim_identity_mean_option_differs():
+    x = torch.tensor([[1.0, 0, 0], [0, 1.0, 0]])
+    y = torch.tensor([0, 0])
+    a = OIMLoss(3, 1, 0, update="sample").train()
+    b = OIMLoss(3, 1, 0, update="identity-mean").train()
+    for o in (a, b):
+        o.lut[0] = torch.tensor([0.0, 0.0, 1.0])
+    a(x, y), b(x, y)
+    assert torch.allclose(b.lut[0], torch.nn.functional.normalize(torch.tensor([0.25, 0.25, 0.5]), dim=0))
+    assert not torch.allclose(a.lut[0], b.lut[0])  # per sample: the later sample weighs more
+    with pytest.raises(ValueError, match="update"):
+        OIMLoss(3, 1, update="batch")
+
+
+def test_reconstruction_target_is_the_clean_image():
+    model = HENet(4, (1,), True, backbone="resnet18-half", input_size=(64, 32)).train()
+    x_clean = torch.randn(4, 3, 64, 32)
+    x_erased = x_clean.clone()
+    x_erased[:, :, 10:40] = 3.0
+    out = model(x_erased)
+    y = torch.tensor([0, 0, 1, 1])
+    clean = HENetLoss(4, (1,), LossConfig(oim=False, triplet=False))(out, y, x_erased, x_clean).terms["mse"]
+    same = HENetLoss(4, (1,), LossConfig(oim=False, triplet=False, recon_target="input"))(out, y, x_erased, x_clean)
+    assert torch.allclose(clean, reconstruction_loss(out.reconstruction, x_clean))
+    assert torch.allclose(same.terms["mse"], reconstruction_loss(out.reconstruction, x_erased))
+    assert not torch.allclose(clean, same.terms["mse"])
+
+
+def test_margin_is_a_config_field():
+    assert LossConfig().margin == 1.2
+    with pytest.raises(ValueError, match="margin"):
+        LossConfig(margin=-1)

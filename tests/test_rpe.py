@@ -146,3 +146,34 @@ def test_re_plus_rpe_and_erase_batch():
         assert bool(m.any()) == (mode != "none")
     with pytest.raises(ValueError, match="mode"):
         ErasingConfig("polygon")
+
+
+def test_random_fill_is_rand_0_255_through_the_normalisation():
+    from henetlib.rpe import IMAGENET_MEAN, IMAGENET_STD, random_fill
+
+    v = random_fill((3, 200_000), torch.float32, "cpu", "random", torch.Generator().manual_seed(0))
+    raw = v * torch.tensor(IMAGENET_STD)[:, None] + torch.tensor(IMAGENET_MEAN)[:, None]
+    levels = raw * 255
+    assert torch.allclose(levels, levels.round(), atol=1e-3)  # integer levels
+    assert levels.min() > -0.01 and levels.max() < 255.01 and abs(levels.mean() - 127.5) < 1.0
+    n = random_fill((3, 200_000), torch.float32, "cpu", "normal", torch.Generator().manual_seed(0))
+    assert abs(n.mean()) < 0.01 and abs(n.std() - 1) < 0.01
+
+
+def test_re_and_rpe_differ_only_in_shape():
+    """Zhong's RE: uniform aspect ratio, RPE's fill; the torchvision option keeps log-uniform + N(0, 1)."""
+    from henetlib.rpe import RandomRectangleErasing, random_erasing
+
+    x = torch.zeros(64, 3, 96, 96)
+    g = torch.Generator().manual_seed(0)
+    _, m = random_erasing_batch(x, p=1.0, sl=0.1, sh=0.1, r=0.3, generator=g, return_mask=True)
+    hs, ws = m.any(2).sum(1).float(), m.any(1).sum(1).float()
+    ratio = hs / ws
+    # uniform in [0.3, 3.33] has mean ~1.82; log-uniform has mean ~1.26
+    assert ratio.mean() > 1.5
+    out = random_erasing_batch(x, p=1.0, generator=torch.Generator().manual_seed(1))
+    assert out.max() > 2.0  # Rand(0, 255) normalised reaches (1 - 0.406) / 0.225 = 2.64
+    assert isinstance(random_erasing(0.5), RandomRectangleErasing)
+    assert type(random_erasing(0.5, impl="torchvision")).__name__ == "RandomErasing"
+    with pytest.raises(ValueError, match="impl"):
+        random_erasing(0.5, impl="other")

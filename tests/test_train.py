@@ -97,3 +97,25 @@ def test_cli_bad_data_root_is_one_clear_line(tmp_path, capsys):
     assert cli(["data", "--data-root", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: data set folder") and "bounding_box_train" in err and "Traceback" not in err
+
+
+def test_paper_profile_refuses_random_weights(tmp_path):
+    with pytest.raises(ValueError, match="from_scratch"):
+        make_config("paper")
+    assert make_config("paper", from_scratch=True).pretrained is None
+    # opting out does not change what the run is
+    assert make_config("paper", from_scratch=True).identity() == make_config(
+        "paper", pretrained=None, from_scratch=True).identity()
+
+
+def test_both_test_protocols_and_per_query_vectors(isolated_dirs):
+    out = train(make_config("test", device="cpu"), progress=False)
+    prot = out.metrics["protocols"]
+    assert set(prot) == {"flip-l2", "raw"}
+    assert prot["flip-l2"]["R1"] == out.metrics["R1"]
+    pq = out.per_query
+    assert len(pq["first_rank"]) == len(pq["ap"]) == len(out.dataset.query)
+    valid = [r for r in pq["first_rank"] if r > 0]
+    assert abs(100 * sum(r == 1 for r in valid) / len(valid) - out.metrics["R1"]) < 1e-6
+    with pytest.raises(ValueError, match="test_protocol"):
+        make_config("test", test_protocol="cosine")
