@@ -8,6 +8,7 @@ PROFILE ?= smoke
 DATA_ROOT ?=
 DEVICE ?= auto
 NOTEBOOKS ?=
+SEEDS ?= 0
 
 .PHONY: env test lint reproduce lab bench clean-results
 
@@ -31,7 +32,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 reproduce: $(STAMP)
-	$(PY) -m henetlib reproduce --profile $(PROFILE) --device $(DEVICE) $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
+	$(PY) -m henetlib reproduce --profile $(PROFILE) --device $(DEVICE) --seeds $(SEEDS) $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks

@@ -48,7 +48,8 @@ def _reproduce(args: argparse.Namespace) -> int:
     from .reproduce import run_notebooks
 
     t0 = time.time()
-    ok = run_notebooks(notebooks, profile=args.profile, device=args.device, data_root=args.data_root)
+    ok = run_notebooks(notebooks, profile=args.profile, device=args.device, data_root=args.data_root,
+                       extra={"seeds": list(_ints(args.seeds))})
     print(f"Total: {time.time() - t0:.0f} s")
     return 0 if ok else 1
 
@@ -67,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     rp = sub.add_parser("reproduce", help="execute every study notebook with papermill into reports/")
     common(rp)
     rp.add_argument("--notebooks", default=None, help="comma-separated notebook stems or numbers (00,01)")
+    rp.add_argument("--seeds", default="0", help="comma-separated seeds for every table and figure (e.g. 0,1,2)")
 
     dp = sub.add_parser("data", help="generate/check a data set and print its summary")
     common(dp)

@@ -184,6 +184,18 @@ def scoreboard(ctx, n_boot: int = 1000, claims: list[Claim] | None = None) -> pd
     return pd.DataFrame(rows)
 
 
+def for_grid(grid: str) -> list[Claim]:
+    """The claims one table or figure makes."""
+    return [c for c in CLAIMS if c.grid == grid]
+
+
+def save(board: pd.DataFrame, name: str, cap: str) -> None:
+    """``figures/<name>.md`` and ``.tex``: the scoreboard as printed."""
+    from .report import claims_table, save_table
+
+    save_table(claims_table(board), name, cap)
+
+
 def summary_line(board: pd.DataFrame, profile: str) -> str:
     counts = board["verdict"].value_counts()
     parts = [f"{int(counts.get(v, 0))} {v}" for v in ("reproduced", "contradicted", "unresolved", "not run")

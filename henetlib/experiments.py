@@ -410,6 +410,18 @@ def occlusion_curve(res: Result, modes=("re", "rpe", "re+rpe"), levels=(0.0, 0.5
     return pd.DataFrame(recs)
 
 
+def all_losses_result(ctx: StudyContext, progress: bool = True) -> Result:
+    """G1+P4+R16 with every loss and no erasing (Table 4's last row): the model of CAM and ranked lists."""
+    return run(make_config(ctx.profile, stripes=(1, 4), recovery=True, oim=True, triplet=True, mse=True,
+                           **ctx.common), progress=progress)
+
+
+def protocols_frame(res: Result) -> pd.DataFrame:
+    """R1/R5/R10/mAP/mINP of one model under each test protocol, side by side."""
+    prot = res.metrics.get("protocols", {})
+    return pd.DataFrame([{"protocol": p, **{k: v for k, v in m.items()}} for p, m in prot.items()])
+
+
 def trained_model(profile: str = "smoke", **overrides: Any) -> tuple[torch.nn.Module, TrainConfig, Result]:
     """The cached HENet(+Both)-layout model of a profile (trains it if none exists); for the CAM notebook."""
     cfg = make_config(profile, stripes=(1, 4), recovery=True, **overrides)
@@ -453,7 +465,15 @@ class StudyContext:
 
         hw = sorted({r.hardware for r in results}) if results else [self.hardware()]
         seeds = f"seeds {', '.join(map(str, self.seeds))}"
-        return caption(self.profile, self.dataset().name, "; ".join(hw), f"{seeds}. {extra}".strip())
+        notes = [f"{seeds}.", "± is half the 95% bootstrap interval over queries"
+                 + (" and seeds." if len(self.seeds) > 1 else ".")]
+        pub = [r for r in results or [] if r.published]
+        if pub:
+            prov = published_provenance(self.profile)
+            notes.append(f"Rendered from published results ({len(pub)} of {len(results)} runs), trained on "
+                         f"{prov.get('hardware', '?')} at commit {prov.get('git_commit', '?')}, "
+                         f"{prov.get('date', '?')[:10]}; nothing was trained here.")
+        return caption(self.profile, self.dataset().name, "; ".join(hw), " ".join(notes + [extra]).strip())
 
 
 def _metrics_dict(vals: tuple, names: tuple[str, ...]) -> dict[str, float]:
@@ -476,12 +496,41 @@ def paper_rows(table: str) -> dict[str, dict[str, float]]:
     raise ValueError(f"unknown table {table!r}")
 
 
+def add_intervals(summ: pd.DataFrame, by: list[str], per_query: dict[tuple, list], metrics=("R1", "mAP"),
+                  n_boot: int = 1000) -> pd.DataFrame:
+    """Add ``<m>_lo`` / ``<m>_hi`` (95% bootstrap interval over queries, and over seeds when several) for
+    each metric, from the per-query vectors of each row's results (``per_query[row key] = [seed dicts]``)."""
+    from .stats import interval
+
+    out = summ.copy()
+    for m in metrics:
+        lo, hi = [], []
+        for _, row in out.iterrows():
+            key = tuple(row[c] for c in by)
+            pqs = per_query.get(key if len(by) > 1 else key[0], [])
+            if pqs and all(pqs):
+                iv = interval(pqs, m, n_boot=n_boot)
+                lo.append(iv.lo), hi.append(iv.hi)
+            else:
+                lo.append(np.nan), hi.append(np.nan)
+        out[f"{m}_lo"], out[f"{m}_hi"] = lo, hi
+    return out
+
+
+def _per_query_of(rows: list[tuple], results: list[Result], n_keys: int = 1) -> dict[tuple, list]:
+    out: dict = {}
+    for row, res in zip(rows, results, strict=True):
+        key = row[0] if n_keys == 1 else tuple(row[:n_keys])
+        out.setdefault(key, []).append(res.per_query)
+    return out
+
+
 def _table(ctx: StudyContext, rows: list[tuple], table: str, label: str, progress: bool) -> tuple[pd.DataFrame, list[Result]]:
     from .report import side_by_side
 
     results = sweep([r[-1] for r in rows], progress=progress)
     df = results_frame(rows, results, [label, "seed"])
-    summ = summarise(df, [label, "FD"])
+    summ = add_intervals(summarise(df, [label, "FD"]), [label], _per_query_of(rows, results))
     return side_by_side(summ, paper_rows(table), label, ["R1", "mAP"]), results
 
 
@@ -505,7 +554,8 @@ def table1(ctx: StudyContext, progress: bool = True) -> tuple[pd.DataFrame, list
     rows = table1_configs(ctx.profile, ctx.seeds, **ctx.common)
     results = sweep([r[-1] for r in rows], progress=progress)
     df = results_frame(rows, results, ["Method", "seed"])
-    summ = summarise(df, ["Method", "FD"], metrics=("R1", "mAP"))
+    summ = add_intervals(summarise(df, ["Method", "FD"], metrics=("R1", "mAP")), ["Method"],
+                         _per_query_of(rows, results))
     for c in ("R1", "mAP"):
         summ[f"{c} (paper)"] = summ["Method"].map(lambda m, c=c: paper.TABLE1[m]["r1" if c == "R1" else c])
     return summ, results
@@ -517,7 +567,8 @@ def fig4(ctx: StudyContext, probs: tuple[float, ...] | None = None,
     rows = fig4_configs(ctx.profile, ctx.seeds, probs, **ctx.common)
     results = sweep([r[-1] for r in rows], progress=progress)
     df = results_frame(rows, results, ["method", "p", "seed"])
-    return summarise(df, ["method", "p"], metrics=("R1", "mAP", "R1_occluded", "mAP_occluded")), results
+    summ = summarise(df, ["method", "p"], metrics=("R1", "mAP", "R1_occluded", "mAP_occluded"))
+    return add_intervals(summ, ["method", "p"], _per_query_of(rows, results, 2)), results
 
 
 def fig5(ctx: StudyContext, levels: tuple[float, ...] | None = None, train_p: float = 0.5,
@@ -535,8 +586,11 @@ def fig5(ctx: StudyContext, levels: tuple[float, ...] | None = None, train_p: fl
             curve["seed"] = seed
             frames.append(curve)
     df = pd.concat(frames)
-    summ = summarise(df.drop(columns=["per_query"]), ["trained_with", "test_occlusion", "level"], metrics=("R1", "mAP"))
-    summ.attrs["per_query"] = {k: list(g["per_query"]) for k, g in df.groupby(["trained_with", "test_occlusion", "level"])}
+    by = ["trained_with", "test_occlusion", "level"]
+    summ = summarise(df.drop(columns=["per_query"]), by, metrics=("R1", "mAP"))
+    pq = {k: list(g["per_query"]) for k, g in df.groupby(by, sort=False)}
+    summ = add_intervals(summ, by, pq)
+    summ.attrs["per_query"] = pq
     return summ, results
 
 
