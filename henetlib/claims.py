@@ -119,8 +119,20 @@ def paper_side(claim: Claim, metric: str) -> float:
     return 1.0 if np.isnan(d) else float(np.sign(d))
 
 
-def per_query_by_label(ctx, grids: set[str] | None = None, progress: bool = False) -> dict[str, dict[str, list]]:
-    """{grid: {label: [per-query dict per seed]}} from the study's cached (or published) results."""
+def _results(configs: list, train: bool, progress: bool) -> list:
+    """The results of ``configs``: trained where missing when ``train``, else None where missing."""
+    from . import experiments as ex
+
+    if train:
+        return ex.sweep(configs, progress=progress)
+    return [ex.lookup(c, ex.dataset_for(c)) for c in configs]
+
+
+def per_query_by_label(ctx, grids: set[str] | None = None, progress: bool = False,
+                       train: bool = True) -> dict[str, dict[str, list]]:
+    """{grid: {label: [per-query dict per seed]}} from the study's cached (or published) results.
+
+    ``train=False`` trains nothing: rows whose runs are missing are left out (their claims: "not run")."""
     from . import experiments as ex
 
     out: dict[str, dict[str, list]] = {}
@@ -128,17 +140,22 @@ def per_query_by_label(ctx, grids: set[str] | None = None, progress: bool = Fals
     for grid in ("table2", "table3", "table4", "table1"):
         if grid in grids:
             rows = getattr(ex, f"{grid}_configs")(ctx.profile, ctx.seeds, **ctx.common)
-            res = ex.sweep([r[-1] for r in rows], progress=progress)
+            res = _results([r[-1] for r in rows], train, progress)
             for r, x in zip(rows, res, strict=True):
-                out.setdefault(grid, {}).setdefault(r[0], []).append(x.per_query)
+                out.setdefault(grid, {}).setdefault(r[0], []).append(x.per_query if x else None)
     if "fig4" in grids:
         rows = [r for r in ex.fig4_configs(ctx.profile, ctx.seeds, (0.5,), **ctx.common) if r[1] == 0.5]
-        res = ex.sweep([r[-1] for r in rows], progress=progress)
+        res = _results([r[-1] for r in rows], train, progress)
         for r, x in zip(rows, res, strict=True):
-            out.setdefault("fig4", {}).setdefault(r[0], []).append(x.per_query)
+            out.setdefault("fig4", {}).setdefault(r[0], []).append(x.per_query if x else None)
     if "fig5" in grids:
-        df, _ = ex.fig5(ctx, progress=progress)
-        pq = df.attrs["per_query"]
+        try:
+            df, _ = ex.fig5(ctx, progress=progress) if train else _fig5_cached(ctx)
+        except (FileNotFoundError, KeyError, ValueError):  # runs or their occlusion data missing
+            return out
+        pq = {k: v for k, v in df.attrs["per_query"].items() if all(v)}  # entries without per-query data: not run
+        if not pq:
+            return out
         levels = sorted({k[2] for k in pq})
         top = levels[-1]
         # F5a: models compared under RE+RPE occlusion at the top level; F5b: test methods per model
@@ -152,10 +169,23 @@ def per_query_by_label(ctx, grids: set[str] | None = None, progress: bool = Fals
     return out
 
 
-def scoreboard(ctx, n_boot: int = 1000, claims: list[Claim] | None = None) -> pd.DataFrame:
-    """One row per claim and metric: our difference with its 95% paired interval, the paper's, the verdict."""
+def _fig5_cached(ctx):
+    from . import experiments as ex
+
+    ds = ctx.dataset()
+    for seed in ctx.seeds:
+        for _, c in ex.fig5_configs(ctx.profile, seed, **ctx.common):
+            if ex.lookup(c, ds) is None:
+                raise FileNotFoundError(c.name())
+    return ex.fig5(ctx, progress=False)
+
+
+def scoreboard(ctx, n_boot: int = 1000, claims: list[Claim] | None = None, train: bool = True) -> pd.DataFrame:
+    """One row per claim and metric: our difference with its 95% paired interval, the paper's, the verdict.
+
+    ``train=False`` scores only what is cached or published (missing runs: verdict "not run")."""
     claims = claims or CLAIMS
-    data = per_query_by_label(ctx, {c.grid for c in claims})
+    data = per_query_by_label(ctx, {c.grid for c in claims}, train=train)
     rows = []
     for c in claims:
         src = data.get("fig5_test" if c.id.startswith("F5b") else c.grid, {})

@@ -42,6 +42,22 @@ def study_configs(ctx: ex.StudyContext) -> list[tuple[str, Any]]:
     return out
 
 
+def available_results(ctx: ex.StudyContext) -> list:
+    """Every run of the study that is cached here or published (nothing is trained)."""
+    return [r for _, c in study_configs(ctx) if (r := ex.lookup(c, ex.dataset_for(c))) is not None]
+
+
+def can_train(ctx: ex.StudyContext) -> bool:
+    """False where the profile's runs would be ResNet50 on a CPU (hours): score what is published instead."""
+    import os
+
+    from .utils import pick_device
+
+    cfg = ex.make_config(ctx.profile, **{**ctx.common, "from_scratch": True})
+    return not (cfg.backbone == "resnet50" and pick_device(cfg.device).type == "cpu"
+                and not os.environ.get("HENET_ALLOW_CPU_RESNET50"))
+
+
 def train_within(ctx: ex.StudyContext, budget_s: float, progress: bool = True,
                  out_dir: str | Path | None = None) -> tuple[int, int]:
     """Train missing runs until ``budget_s`` seconds have passed; returns (finished, still missing).
