@@ -245,7 +245,7 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, progress: bool = 
     start_epoch = 0
     ckpt = Path(out_dir) / "last.pt" if out_dir else None
     if ckpt is not None and ckpt.exists():
-        state = torch.load(ckpt, map_location=dev, weights_only=False)
+        state = torch.load(ckpt, map_location=dev, weights_only=True)  # tensors and plain types only: no pickle
         model.load_state_dict(state["model"])
         criterion.load_state_dict(state["criterion"])
         opt.load_state_dict(state["optimizer"])
@@ -444,7 +444,7 @@ def evaluate_model(model: torch.nn.Module, ds: ReIDDataset, size: tuple[int, int
 
 def load_trained(path: str | Path, device: str | torch.device | None = None) -> tuple[HENet, TrainConfig]:
     """A model saved by the experiment runner (``model.pt``), in eval mode."""
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = torch.load(path, map_location="cpu", weights_only=True)  # never unpickle code from a results folder
     cfg = TrainConfig.from_dict(state["config"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
