@@ -108,9 +108,8 @@ def test_table1_volume_in_mib(split, base, both):
 
 
 def test_peer_volumes_match_the_paper():
-    from henetlib.peers import MGN, PCB
-
     from henetlib.efficiency import inference_parameters
+    from henetlib.peers import MGN, PCB
 
     assert abs(inference_parameters(PCB()) * 4 / 2**20 - 102) < 1.0
     assert abs(inference_parameters(MGN()) * 4 / 2**20 - 263) / 263 < 0.03
