@@ -115,7 +115,7 @@ def load_result(key: str, results_dir_: Path | None = None) -> Result | None:
 # weights: what needs a model (occlusion curves, CAM, ranked lists) was computed where it trained and
 # sits beside each result.json.
 
-_PUBLISHED: dict[str, dict[str, Path]] = {}
+_PUBLISHED: dict[tuple[str, str], dict[str, Path]] = {}  # (published folder, profile) -> index
 
 
 def published_root() -> Path:
@@ -132,7 +132,8 @@ def published_index(profile: str) -> dict[str, Path]:
 
     if os.environ.get("HENET_NO_PUBLISHED"):
         return {}
-    if profile not in _PUBLISHED:
+    key = (str(published_root()), profile)
+    if key not in _PUBLISHED:
         idx = {}
         for f in sorted((published_root() / profile).glob("*/result.json")):
             try:
@@ -140,8 +141,8 @@ def published_index(profile: str) -> dict[str, Path]:
             except (ValueError, KeyError) as e:
                 raise ValueError(f"published result {f} cannot be read ({e}); restore it from git "
                                  f"(git checkout -- {f}) or delete its folder.") from e
-        _PUBLISHED[profile] = idx
-    return _PUBLISHED[profile]
+        _PUBLISHED[key] = idx
+    return _PUBLISHED[key]
 
 
 def published_provenance(profile: str) -> dict[str, Any]:

@@ -167,5 +167,5 @@ def unpack(archive: str | Path, profile: str) -> int:
             else:
                 n += parts[1] == "result.json"
             atomic_write_bytes(dest / m.name, data)
-    ex._PUBLISHED.pop(profile, None)
+    ex._PUBLISHED.pop((str(ex.published_root()), profile), None)
     return n

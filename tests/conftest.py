@@ -15,11 +15,12 @@ def _seed_and_quiet():
 @pytest.fixture
 def isolated_dirs(tmp_path, monkeypatch):
     """Results, figures and generated data go to a temp folder, never into the repository."""
-    for env, sub in (("HENET_RESULTS_DIR", "results"), ("HENET_FIGURES_DIR", "figures"), ("HENET_DATA_DIR", "data")):
+    for env, sub in (("HENET_RESULTS_DIR", "results"), ("HENET_FIGURES_DIR", "figures"), ("HENET_DATA_DIR", "data"),
+                     ("HENET_PUBLISHED_DIR", "published")):
         monkeypatch.setenv(env, str(tmp_path / sub))
     from henetlib import experiments, train
 
-    caches = (experiments._DATASETS, train._EVALUATORS, train._STORES)
+    caches = (experiments._DATASETS, experiments._PUBLISHED, train._EVALUATORS, train._STORES)
     for c in caches:
         c.clear()
     yield tmp_path
