@@ -446,6 +446,23 @@ class StudyContext:
     seeds: tuple[int, ...] = (0,)
     overrides: dict[str, Any] = field(default_factory=dict)  # e.g. {"epochs": 2} for quick checks
 
+    def __post_init__(self) -> None:
+        from .train import PROFILES
+
+        if self.profile not in PROFILES:
+            raise ValueError(f"unknown profile {self.profile!r}; use one of {sorted(PROFILES)}.")
+        seeds = self.seeds
+        if isinstance(seeds, str):  # papermill's -p passes "[0, 1]" or "0,1" as text
+            import re
+
+            seeds = [int(x) for x in re.findall(r"-?\d+", seeds)]
+        elif isinstance(seeds, int):
+            seeds = [seeds]
+        if not seeds or not all(isinstance(x, int) and not isinstance(x, bool) for x in seeds):
+            raise ValueError(f"seeds must be a non-empty list of integers such as [0, 1, 2], got {self.seeds!r} "
+                             "(papermill: -y 'seeds: [0, 1, 2]'; CLI: --seeds 0,1,2).")
+        self.seeds = tuple(seeds)
+
     @property
     def common(self) -> dict[str, Any]:
         out: dict[str, Any] = {"device": self.device, **self.overrides}

@@ -63,3 +63,13 @@ def test_unpack_rejects_foreign_archives(isolated_dirs):
         tar.addfile(info, io.BytesIO(data))
     with pytest.raises(ValueError, match="unexpected member"):
         publish.unpack(bad, "test")
+
+
+def test_study_context_reads_seeds_as_papermill_passes_them():
+    assert ex.StudyContext("test", seeds="[0, 1]").seeds == (0, 1)
+    assert ex.StudyContext("test", seeds="0,1,2").seeds == (0, 1, 2)
+    assert ex.StudyContext("test", seeds=[3]).seeds == (3,)
+    with pytest.raises(ValueError, match="seeds must be"):
+        ex.StudyContext("test", seeds=["a"])
+    with pytest.raises(ValueError, match="unknown profile"):
+        ex.StudyContext("huge")
