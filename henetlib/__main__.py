@@ -31,7 +31,8 @@ def _common(args: argparse.Namespace) -> dict:
         out.update(dataset=args.dataset or "market1501", data_root=str(args.data_root))
     elif args.dataset:
         out["dataset"] = args.dataset
-    for name in ("epochs", "backbone", "height", "width", "synth_size", "pretrained", "from_scratch"):
+    for name in ("epochs", "backbone", "height", "width", "synth_size", "pretrained", "from_scratch",
+                 "skip_bad_images"):
         if getattr(args, name, None):
             out[name] = getattr(args, name)
     return out
@@ -94,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--pretrained", default=None, help="a local torchvision ResNet checkpoint (never downloaded)")
         p.add_argument("--from-scratch", action="store_true",
                        help="allow the paper profile to start from random weights")
+        p.add_argument("--skip-bad-images", action="store_true",
+                       help="train without unreadable or misnamed files of a real data set (recorded in results)")
         if name == "run":
             p.add_argument("--stripes", default="1,4")
             p.add_argument("--recovery", action="store_true")
@@ -130,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.cmd == "data":
         cfg = make_config(args.profile, **_common(args))
-        build_dataset(cfg.dataset, cfg.data_root, cfg.synth_size, verbose=True)
+        build_dataset(cfg.dataset, cfg.data_root, cfg.synth_size, verbose=True)  # checks a real data set
         return 0
     if args.cmd == "run":
         cfg = make_config(args.profile, stripes=_ints(args.stripes), recovery=args.recovery, oim=not args.no_oim,

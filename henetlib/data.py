@@ -61,6 +61,9 @@ class ReIDDataset:
     query: list[Sample]
     gallery: list[Sample]
     occluded_query: set[str] = field(default_factory=set)  # file names of occluded queries, when known
+    # files in the split folders whose names do not follow the layout's pattern: {path: problem}
+    unparsed: dict[str, str] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)  # unusable files left out (skip_bad_images)
 
     @property
     def num_train_pids(self) -> int:
@@ -94,24 +97,36 @@ class ReIDDataset:
                                         + self.gallery]])
 
 
-def _parse_folder(folder: Path, relabel: bool, unlabeled_zero: bool) -> list[Sample]:
+def _parse_folder(folder: Path, relabel: bool, unlabeled_zero: bool,
+                  unparsed: dict[str, str] | None = None) -> list[Sample]:
+    """Samples of one split folder. Files whose names do not follow the pattern, and files that are not
+    images, go to ``unparsed`` (reported by the data check, never silently dropped); without ``unparsed``
+    the first one raises."""
     if not folder.is_dir():
         raise DataError(f"missing folder {folder}")
-    files = sorted(f for f in folder.iterdir() if f.suffix.lower() in _EXTS)
+    entries = sorted(f for f in folder.iterdir() if not f.name.startswith(".") and f.is_file())
+    files = [f for f in entries if f.suffix.lower() in _EXTS]
     if not files:
         raise DataError(f"folder {folder} holds no images (.jpg, .png)")
+    problems = {str(f): f"not an image file ({f.suffix or 'no extension'})" for f in entries if f not in files}
     raw = []
     for f in files:
         m = _NAME.match(f.name)
         if m is None:
-            raise DataError(f"cannot parse identity and camera from file name {f} "
-                            "(expected e.g. 0002_c1s1_000451_03.jpg)")
+            problems[str(f)] = "name does not follow the pattern 0002_c1s1_000451_03.jpg (identity_cCAMERA...)"
+            continue
         pid, cam = int(m.group(1)), int(m.group(2))
         if pid == -1:
             continue  # junk
         if cam < 1:
-            raise DataError(f"camera index must start at 1 in {f}")
+            problems[str(f)] = "camera index must start at 1 (..._c1...)"
+            continue
         raw.append((str(f), pid, cam - 1))
+    if problems and unparsed is None:
+        p, why = next(iter(problems.items()))
+        raise DataError(f"{p}: {why}")
+    if unparsed is not None:
+        unparsed.update(problems)
     if not raw:
         raise DataError(f"folder {folder} holds only junk images (pid -1)")
     if relabel:
@@ -132,17 +147,18 @@ def market_style(root: str | Path, name: str = "market1501") -> ReIDDataset:
         found = sorted(p.name for p in root.iterdir() if p.is_dir())[:8]
         raise DataError(f"{root} is not in Market-1501 layout: missing {', '.join(missing)} "
                         f"(found folders: {found or 'none'}).\n{LAYOUT_HELP.format(root=root)}")
+    unparsed: dict[str, str] = {}
     try:
-        train = _parse_folder(root / "bounding_box_train", relabel=True, unlabeled_zero=True)
-        query = _parse_folder(root / "query", relabel=False, unlabeled_zero=False)
-        gallery = _parse_folder(root / "bounding_box_test", relabel=False, unlabeled_zero=False)
+        train = _parse_folder(root / "bounding_box_train", relabel=True, unlabeled_zero=True, unparsed=unparsed)
+        query = _parse_folder(root / "query", relabel=False, unlabeled_zero=False, unparsed=unparsed)
+        gallery = _parse_folder(root / "bounding_box_test", relabel=False, unlabeled_zero=False, unparsed=unparsed)
     except DataError as e:
         raise DataError(f"{e}.\n{LAYOUT_HELP.format(root=root)}") from None
     if not any(s.pid >= 0 for s in train):
         raise DataError(f"{root / 'bounding_box_train'} has no labelled identity (only pid 0000 images).")
     from .synth import occluded_queries
 
-    return ReIDDataset(name, root, train, query, gallery, occluded_queries(root))
+    return ReIDDataset(name, root, train, query, gallery, occluded_queries(root), unparsed)
 
 
 def cuhk03_np(root: str | Path, kind: str = "detected") -> ReIDDataset:
@@ -157,11 +173,21 @@ def cuhk03_np(root: str | Path, kind: str = "detected") -> ReIDDataset:
     return market_style(sub, f"cuhk03-np-{kind}")
 
 
+KNOWN_DATASETS = ("synthreid", "market1501", "market", "dukemtmc", "duke", "dukemtmcreid", "cuhk03", "cuhk03-detected",
+                  "cuhk03-labeled")
+
+
 def build_dataset(name: str = "synthreid", root: str | Path | None = None, synth_size: str = "small",
-                  verbose: bool = True) -> ReIDDataset:
+                  verbose: bool = True, skip_bad_images: bool = False) -> ReIDDataset:
     """``synthreid`` (generated into ``data/synthreid/`` on first use), ``market1501``, ``dukemtmc``,
-    ``cuhk03-detected`` or ``cuhk03-labeled`` from ``root``."""
+    ``cuhk03-detected`` or ``cuhk03-labeled`` from ``root``.
+
+    A real data set is checked before anything trains (:mod:`henetlib.datacheck`): every image decoded once,
+    every name parsed; unusable files give one clear error, or are left out with ``skip_bad_images``."""
     key = name.lower()
+    if key not in KNOWN_DATASETS:
+        raise ValueError(f"unknown data set {name!r}; use synthreid, market1501, dukemtmc, cuhk03-detected "
+                         "or cuhk03-labeled.")
     if key == "synthreid":
         from .synth import generate
 
@@ -176,6 +202,10 @@ def build_dataset(name: str = "synthreid", root: str | Path | None = None, synth
     else:
         raise ValueError(f"unknown data set {name!r}; use synthreid, market1501, dukemtmc, cuhk03-detected "
                          "or cuhk03-labeled.")
+    if key != "synthreid" or ds.unparsed:
+        from .datacheck import verify
+
+        ds = verify(ds, skip_bad_images, progress=verbose)
     if verbose:
         print(ds.summary())
     return ds

@@ -26,7 +26,7 @@ from .losses import loss_names
 from .model import feature_dim_of, layout_name
 from .rpe import ErasingConfig
 from .train import Evaluator, TrainConfig, cached_evaluator, load_trained, make_config, train
-from .utils import atomic_torch_save, atomic_write_json, git_commit, results_dir, stable_hash
+from .utils import RunLock, atomic_torch_save, atomic_write_json, git_commit, results_dir, stable_hash
 
 # The modules whose code decides a result: a change to any of them invalidates the cache.
 _RESULT_MODULES = ("model", "losses", "rpe", "data", "synth", "train", "evaluation")
@@ -61,6 +61,7 @@ class Result:
     # of henetlib.stats resamples these, so intervals cost no training
     per_query: dict[str, list] = field(default_factory=dict)
     identity_key: str = ""  # the config's identity and the data set, without the code version
+    skipped_images: list[str] = field(default_factory=list)  # unusable files left out (--skip-bad-images)
     # where this result was read from when it is a published one (published/<profile>/<key>/); not saved
     source_dir: str = field(default="", repr=False)
 
@@ -85,9 +86,10 @@ _DATASETS: dict[tuple, ReIDDataset] = {}
 
 
 def dataset_for(cfg: TrainConfig, verbose: bool = False) -> ReIDDataset:
-    key = (cfg.dataset, cfg.data_root, cfg.synth_size)
+    key = (cfg.dataset, cfg.data_root, cfg.synth_size, cfg.skip_bad_images)
     if key not in _DATASETS:
-        _DATASETS[key] = build_dataset(cfg.dataset, cfg.data_root, cfg.synth_size, verbose=verbose)
+        _DATASETS[key] = build_dataset(cfg.dataset, cfg.data_root, cfg.synth_size, verbose=verbose,
+                                       skip_bad_images=cfg.skip_bad_images)
     return _DATASETS[key]
 
 
@@ -100,12 +102,23 @@ def identity_key(cfg: TrainConfig, ds: ReIDDataset) -> str:
     return stable_hash([cfg.identity(), ds.fingerprint()])
 
 
-def load_result(key: str, results_dir_: Path | None = None) -> Result | None:
+def load_result(key: str, results_dir_: Path | None = None, repair: bool = True) -> Result | None:
+    """The stored result, or None. A result.json that cannot be read (a full disk, a copy cut short) is
+    moved aside to ``broken-<time>/`` with a warning naming it, so the run is redone instead of every later
+    sweep stopping on a parse error."""
     f = (results_dir_ or results_dir()) / key / "result.json"
     if not f.exists():
         return None
-    d = json.loads(f.read_text())
-    return Result(**{k: v for k, v in d.items() if k in Result.__dataclass_fields__ and k != "source_dir"})
+    try:
+        d = json.loads(f.read_text())
+        return Result(**{k: v for k, v in d.items() if k in Result.__dataclass_fields__ and k != "source_dir"})
+    except (ValueError, TypeError, UnicodeDecodeError) as e:
+        if not repair:
+            raise ValueError(f"{f} cannot be read ({e}).") from e
+        from .utils import quarantine
+
+        quarantine(f, str(e).splitlines()[0])
+        return None
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -154,7 +167,7 @@ def find_published(cfg: TrainConfig, ds: ReIDDataset, profile: str) -> Result | 
     folder = published_index(profile).get(identity_key(cfg, ds))
     if folder is None:
         return None
-    res = load_result(folder.name, folder.parent)
+    res = load_result(folder.name, folder.parent, repair=False)  # published files are never moved
     res.source_dir = str(folder)
     return res
 
@@ -189,6 +202,15 @@ def run(cfg: TrainConfig, progress: bool = True, force: bool = False) -> Result:
             return cached
     folder = results_dir() / key
     folder.mkdir(parents=True, exist_ok=True)
+    with RunLock(folder):  # another process training this run: wait for it, then use its result
+        if not force:
+            cached = load_result(key)
+            if cached is not None:
+                return cached
+        return _train_and_store(cfg, ds, key, folder, progress)
+
+
+def _train_and_store(cfg: TrainConfig, ds: ReIDDataset, key: str, folder: Path, progress: bool) -> Result:
     t0 = time.time()
     out = train(cfg, out_dir=folder, progress=progress, dataset=ds)
     atomic_torch_save({"model": out.model.state_dict(), "config": cfg.to_dict(),
@@ -198,7 +220,7 @@ def run(cfg: TrainConfig, progress: bool = True, force: bool = False) -> Result:
                  train_images=out.train_images, images_per_second=out.images_per_second,
                  wall_seconds=time.time() - t0, git_commit=git_commit(), code_version=code_version(),
                  history=[asdict(h) for h in out.history], created=time.strftime("%Y-%m-%dT%H:%M:%S"),
-                 per_query=out.per_query, identity_key=identity_key(cfg, ds))
+                 per_query=out.per_query, identity_key=identity_key(cfg, ds), skipped_images=list(ds.skipped))
     atomic_write_json(folder / "result.json", asdict(res))
     (folder / "last.pt").unlink(missing_ok=True)  # the finished model supersedes the checkpoint
     return res
@@ -237,7 +259,18 @@ def sweep(configs: list[TrainConfig], progress: bool = True) -> list[Result]:
     if progress and todo:
         print(f"sweep: {len(results)} cached, {len(todo)} to train", flush=True)
     _refuse_slow_training(list(todo.values()))
-    for key, cfg in tqdm(list(todo.items()), desc="sweep", disable=not progress or not todo):
+    # Runs another process is training right now are taken last: by then they are usually done, and
+    # run() waits on their lock and reads their result instead of training them again.
+    pending = list(todo.items())
+    busy = []
+    for key, cfg in tqdm(pending, desc="sweep", disable=not progress or not todo):
+        lock = RunLock(results_dir() / key)
+        if not lock.acquire(blocking=False):
+            busy.append((key, cfg))
+            continue
+        lock.release()
+        results[key] = run(cfg, progress=progress)
+    for key, cfg in busy:
         results[key] = run(cfg, progress=progress)
     return [results[k] for k in keys]
 
@@ -390,7 +423,7 @@ def occlusion_curve(res: Result, modes=("re", "rpe", "re+rpe"), levels=(0.0, 0.5
                 f"({res.model_path}) is not here (published results carry no weights). Evaluate them where the "
                 "model was trained, or retrain it here."
             )
-        model, cfg = load_trained(res.model_path, device)
+        model, cfg = _load_model(res, device)
         ev = evaluator_for(cfg, next(model.parameters()).device)
         for m, lv in missing:
             clean = next((v for k, v in cache.items() if k.split("|")[1:] == ["0", str(n), str(seed)]), None)
@@ -409,6 +442,23 @@ def occlusion_curve(res: Result, modes=("re", "rpe", "re+rpe"), levels=(0.0, 0.5
             recs.append({"test_occlusion": ErasingConfig(m, 0.5, n).label(), "level": lv, "R1": v["R1"],
                          "mAP": v["mAP"], "per_query": v.get("per_query")})
     return pd.DataFrame(recs)
+
+
+def _load_model(res: Result, device: str | torch.device | None) -> tuple[torch.nn.Module, TrainConfig]:
+    """The trained model of a local result; a model.pt that cannot be read is moved aside and the run is
+    redone (its result.json goes with it, so nothing stale stays behind)."""
+    try:
+        return load_trained(res.model_path, device)
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # noqa: BLE001 - any unreadable checkpoint: quarantine, retrain
+        from .utils import quarantine
+
+        quarantine(res.model_path, str(e).splitlines()[0][:200])
+        if (res.folder / "result.json").exists():
+            quarantine(res.folder / "result.json", "its model.pt was damaged")
+        redone = run(res.train_config)
+        return load_trained(redone.model_path, device)
 
 
 def all_losses_result(ctx: StudyContext, progress: bool = True) -> Result:
@@ -462,6 +512,11 @@ class StudyContext:
             raise ValueError(f"seeds must be a non-empty list of integers such as [0, 1, 2], got {self.seeds!r} "
                              "(papermill: -y 'seeds: [0, 1, 2]'; CLI: --seeds 0,1,2).")
         self.seeds = tuple(seeds)
+        from .data import KNOWN_DATASETS
+
+        if self.dataset_name and self.dataset_name.lower() not in KNOWN_DATASETS:
+            raise ValueError(f"unknown data set {self.dataset_name!r}; use synthreid, market1501, dukemtmc, "
+                             "cuhk03-detected or cuhk03-labeled.")
 
     @property
     def common(self) -> dict[str, Any]:
@@ -627,7 +682,7 @@ def ranked_lists(res: Result, topk: int = 20, device: str | None = None) -> tupl
     from .evaluation import pairwise_distance
     from .train import _features
 
-    model, cfg = load_trained(res.model_path, device)
+    model, cfg = _load_model(res, device)
     ev = evaluator_for(cfg, next(model.parameters()).device)
     qf = _features(model, ev.query, None, 0, (cfg.test_protocol,), None)[cfg.test_protocol]
     gf = _features(model, ev.gallery, None, 1, (cfg.test_protocol,), None)[cfg.test_protocol]
@@ -666,7 +721,7 @@ def cam_data(res: Result, num_images: int = 4, method: str = "gradcam", n: int =
     from . import cam, rpe
     from .data import DeviceStore
 
-    model, cfg = load_trained(res.model_path, "cpu")
+    model, cfg = _load_model(res, "cpu")
     ds = dataset_for(cfg)
     labelled = [i for i, s in enumerate(ds.train) if s.pid >= 0]
     pick = labelled[:: max(1, len(labelled) // num_images)][:num_images]

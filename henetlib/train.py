@@ -67,6 +67,7 @@ class TrainConfig:
     warmup_epochs: int = 0
     seed: int = 0
     from_scratch: bool = False  # the paper profile refuses random weights unless this says so
+    skip_bad_images: bool = False  # train without unreadable files of a real data set (recorded in the result)
     # execution (not part of the result's identity beyond precision)
     device: str = "auto"
     precision: str = "auto"  # auto: bf16 on CUDA, fp32 on CPU
@@ -120,7 +121,9 @@ class TrainConfig:
 
     def identity(self) -> dict[str, Any]:
         """The fields that define the result (execution details such as device are left out)."""
-        skip = {"device", "data_path", "checkpoint_every", "compile", "from_scratch"}
+        # Fields that do not change what a run computes stay out: a new field in the identity would orphan
+        # every cached and published result (skipping files already changes the data set's fingerprint).
+        skip = {"device", "data_path", "checkpoint_every", "compile", "from_scratch", "skip_bad_images"}
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
         out["oim"], out["triplet"], out["mse"] = self.effective_losses()
         return out
@@ -232,7 +235,8 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, progress: bool = 
     """Train one configuration; resumes from ``out_dir/last.pt`` when a previous run was interrupted."""
     dev = pick_device(cfg.device)
     seed_everything(cfg.seed)
-    ds = dataset or build_dataset(cfg.dataset, cfg.data_root, cfg.synth_size, verbose=progress)
+    ds = dataset or build_dataset(cfg.dataset, cfg.data_root, cfg.synth_size, verbose=progress,
+                                  skip_bad_images=cfg.skip_bad_images)
     model, criterion = build_for(cfg, ds)
     model.to(dev)
     criterion.to(dev)
@@ -244,8 +248,15 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, progress: bool = 
     out = TrainOutput(cfg, model, ds, hardware=hardware_string(dev))
     start_epoch = 0
     ckpt = Path(out_dir) / "last.pt" if out_dir else None
+    state = None
     if ckpt is not None and ckpt.exists():
-        state = torch.load(ckpt, map_location=dev, weights_only=True)  # tensors and plain types only: no pickle
+        try:
+            state = torch.load(ckpt, map_location=dev, weights_only=True)  # tensors and plain types only: no pickle
+        except Exception as e:  # noqa: BLE001 - a checkpoint cut short: start over rather than stop
+            from .utils import quarantine
+
+            quarantine(ckpt, str(e).splitlines()[0][:200])
+    if state is not None:
         model.load_state_dict(state["model"])
         criterion.load_state_dict(state["criterion"])
         opt.load_state_dict(state["optimizer"])

@@ -84,6 +84,58 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     _atomic_write(Path(path), lambda f: f.write(data))
 
 
+def quarantine(path: str | Path, why: str) -> Path:
+    """Move a damaged file to ``<its folder>/broken-<time>/`` with a one-line warning naming it; returns the
+    new path. Nothing is deleted, so a damaged result can still be inspected."""
+    import time
+    import warnings
+
+    path = Path(path)
+    dest = path.parent / f"broken-{time.strftime('%Y%m%d-%H%M%S')}"
+    dest.mkdir(parents=True, exist_ok=True)
+    target = dest / path.name
+    os.replace(path, target)
+    warnings.warn(f"{path} cannot be read ({why}); moved to {target}, the run will be redone.", stacklevel=2)
+    return target
+
+
+class RunLock:
+    """An exclusive lock on one run's folder (``fcntl.flock`` on ``.lock``): two processes never train the
+    same run at once. The kernel drops the lock when its process dies, so a killed run leaves no stale lock."""
+
+    def __init__(self, folder: str | Path):
+        self.path = Path(folder) / ".lock"
+        self.fd: int | None = None
+
+    def acquire(self, blocking: bool = True) -> bool:
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self.fd = fd
+        return True
+
+    def release(self) -> None:
+        import fcntl
+
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self) -> RunLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
 def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

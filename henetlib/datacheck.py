@@ -1,0 +1,90 @@
+"""Checking a real data set before any training: every image decoded once, every file name parsed.
+
+A corrupt JPEG in ``bounding_box_test/`` used to surface only at evaluation, after the whole run had trained.
+:func:`verify` decodes every image of a data set in parallel (with a progress bar), caches the verdict by the
+files' names, sizes and modification times, and raises one :class:`~henetlib.data.DataError` that lists the
+bad files (the first 10 and a count) and says how to fix or skip them. With ``skip_bad_images`` the data set
+comes back without them, and ``ds.skipped`` lists what was left out (results record it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from .data import DataError, ReIDDataset, read_image
+from .utils import atomic_write_json, data_dir, stable_hash
+
+SHOWN = 10  # bad files listed by name in the error
+
+
+def _problem(path: str) -> str | None:
+    try:
+        img = read_image(path)
+    except DataError as e:
+        return str(e).split(": ", 1)[-1]
+    if img.shape[-1] < 2 or img.shape[-2] < 2:
+        return f"image is only {tuple(img.shape[-2:])} pixels"
+    return None
+
+
+def _content_key(ds: ReIDDataset) -> str:
+    files = []
+    for s in ds.train + ds.query + ds.gallery:
+        try:
+            st = os.stat(s.path)
+            files.append((s.path, st.st_size, st.st_mtime_ns))
+        except OSError:
+            files.append((s.path, -1, -1))
+    return stable_hash([ds.name, files, sorted(ds.unparsed)])
+
+
+def scan(ds: ReIDDataset, workers: int | None = None, progress: bool = True) -> dict[str, str]:
+    """{path: problem} for every file of ``ds`` that cannot be used; cached under ``data/.checks/``."""
+    cache = data_dir() / ".checks" / f"{_content_key(ds)}.json"
+    if cache.exists():
+        try:
+            return json.loads(cache.read_text())
+        except ValueError:
+            pass  # a damaged cache of the check: check again
+    bad = {p: why for p, why in ds.unparsed.items()}
+    paths = sorted({s.path for s in ds.train + ds.query + ds.gallery})
+    with ThreadPoolExecutor(workers or min(8, os.cpu_count() or 1)) as pool:  # OpenCV decodes without the GIL
+        results = pool.map(_problem, paths, chunksize=64)
+        for p, why in tqdm(zip(paths, results, strict=True), total=len(paths), desc=f"checking {ds.name}",
+                           disable=not progress, leave=False):
+            if why:
+                bad[p] = why
+    atomic_write_json(cache, bad)
+    return bad
+
+
+def verify(ds: ReIDDataset, skip_bad_images: bool = False, progress: bool = True) -> ReIDDataset:
+    """``ds`` if every file is usable; else one clear error, or (``skip_bad_images``) ``ds`` without them."""
+    bad = scan(ds, progress=progress)
+    if not bad:
+        return ds
+    if not skip_bad_images:
+        listed = "\n".join(f"  {p}: {why}" for p, why in sorted(bad.items())[:SHOWN])
+        more = f"\n  ... and {len(bad) - SHOWN} more" if len(bad) > SHOWN else ""
+        raise DataError(
+            f"{len(bad)} file(s) of {ds.name} ({ds.root}) cannot be used:\n{listed}{more}\n"
+            "Fix them (re-extract or re-download the data set, rename files to the layout's pattern "
+            "0002_c1s1_000451_03.jpg), delete them, or train without them: --skip-bad-images "
+            "(skip_bad_images=True), which records the skipped files in each result."
+        )
+    keep = lambda split: [s for s in split if s.path not in bad]  # noqa: E731
+    out = replace(ds, train=keep(ds.train), query=keep(ds.query), gallery=keep(ds.gallery))
+    out.skipped = sorted(bad)
+    if progress:
+        print(f"{ds.name}: skipping {len(bad)} unusable file(s) (--skip-bad-images); e.g. {sorted(bad)[0]}")
+    return out
+
+
+def relative(paths: list[str], root: Path) -> list[str]:
+    return [str(Path(p).relative_to(root)) if str(p).startswith(str(root)) else str(p) for p in paths]
