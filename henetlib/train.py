@@ -89,6 +89,13 @@ class TrainConfig:
             raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {self.precision!r}.")
         if self.data_path not in ("auto", "device", "loader"):
             raise ValueError(f"data_path must be 'auto', 'device' or 'loader', got {self.data_path!r}.")
+        if not self.stripes and not self.recovery:
+            raise ValueError("a run needs at least one branch: stripes (e.g. 1,4) or the recovery branch R16.")
+        if any(k < 1 for k in self.stripes) or len(set(self.stripes)) != len(self.stripes):
+            raise ValueError(f"stripes must be distinct bin counts >= 1 (1 = G1, k = P(k)), got {self.stripes}.")
+        if self.pretrained is not None and not Path(self.pretrained).expanduser().is_file():
+            raise FileNotFoundError(f"pretrained weights file {self.pretrained!r} does not exist. Give the path of a "
+                                    "local torchvision ResNet state_dict (nothing is ever downloaded).")
         if self.test_protocol not in TEST_PROTOCOLS:
             raise ValueError(f"test_protocol must be one of {sorted(TEST_PROTOCOLS)}, got {self.test_protocol!r}.")
         if self.split not in ("layer3", "mgn"):

@@ -178,3 +178,24 @@ def test_bad_notebook_parameters_fail_with_the_clis_message(isolated_dirs, param
         pm.execute_notebook(str(nb), str(isolated_dirs / "out.ipynb"), parameters=params, cwd=str(nb.parent),
                             progress_bar=False, kernel_name="python3")
     assert message in e.value.evalue and e.value.ename in ("ValueError", "DataError")
+
+
+def test_bad_run_parameters_fail_at_config_time(tmp_path):
+    with pytest.raises(ValueError, match="stripes must be distinct"):
+        make_config("test", stripes=(0,))
+    with pytest.raises(ValueError, match="stripes must be distinct"):
+        make_config("test", stripes=(4, 4))
+    with pytest.raises(FileNotFoundError, match="nope.pth"):
+        make_config("test", pretrained=str(tmp_path / "nope.pth"))
+    with pytest.raises(ValueError, match="erasing probability"):
+        make_config("test", erasing="rpe", erasing_p=1.5)
+    from henetlib.__main__ import cli
+
+    assert cli(["run", "--profile", "test", "--device", "cpu", "--stripes", "0"]) == 2  # one line, exit 2
+
+
+def test_a_diverging_run_stops_clearly_and_caches_nothing(isolated_dirs):
+    cfg = make_config("test", device="cpu", lr=1e6)
+    with pytest.raises(FloatingPointError, match="lower the lr"):
+        ex.run(cfg, progress=False)
+    assert not list((isolated_dirs / "results").glob("*/result.json"))
