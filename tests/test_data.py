@@ -69,8 +69,9 @@ def test_errors_name_the_problem(tmp_path):
         market_style(tmp_path / "half")
     root = make_market(tmp_path / "bad", MARKET_NAMES)
     _img(root / "query" / "person.jpg")
+    assert any(p.endswith("person.jpg") for p in market_style(root).unparsed)  # collected, not dropped
     with pytest.raises(DataError, match="person.jpg"):
-        market_style(root)
+        build_dataset("market1501", root, verbose=False)  # and reported by the check, before training
     empty = make_market(tmp_path / "empty", {k: v for k, v in MARKET_NAMES.items() if k != "query"})
     (empty / "query").mkdir()
     with pytest.raises(DataError, match="no images"):
