@@ -64,27 +64,20 @@ def es_differences(data: dict[str, list], better: str, worse: str, n_boot: int =
     FD, V and S (architecture constants; our V reproduces them within 4%). The four rows are bootstrapped
     jointly on the same queries, so M2 (the lowest R1) is chosen again in every draw."""
     from .efficiency import ModelStats, efficiency_scores
-    from .stats import per_query_scores
+    from .stats import draw_indices, draw_means, per_query_scores
 
     names = list(data)
     rng = np.random.default_rng(seed)
-    first = per_query_scores(data[names[0]][0], "R1")
-    n_s, n_q = len(data[names[0]]), len(first)
-    sidx = rng.integers(0, n_s, (n_boot, n_s)) if n_s > 1 else np.zeros((n_boot, 1), dtype=np.int64)
-    qidx = [rng.integers(0, n_q, (n_boot, n_q)) for _ in range(n_s)]
-
-    def means(name: str, metric: str, draw: bool) -> np.ndarray:
-        s = np.stack([per_query_scores(pq, metric) for pq in data[name]])
-        if not draw:
-            return np.array([np.nanmean(s)])
-        return np.mean([np.nanmean(np.take_along_axis(s[sidx[:, j]], qidx[j], 1), 1) for j in range(sidx.shape[1])], 0)
+    scores = {(n, m): [per_query_scores(pq, m) for pq in data[n]] for n in names for m in ("R1", "mAP")}
+    first = scores[(names[0], "R1")]
+    design = draw_indices(len(first), len(first[0]), n_boot, rng)  # shared by every row: a joint bootstrap
 
     def es(draw: bool) -> np.ndarray:
-        m = {n: (means(n, "R1", draw), means(n, "mAP", draw)) for n in names}
-        k = len(next(iter(m.values()))[0])
-        out = np.zeros(k)
-        for i in range(k):
-            st = {n: ModelStats(m[n][0][i], m[n][1][i], paper.TABLE1[n]["fd"], paper.TABLE1[n]["v"],
+        m = {k: draw_means(v, n_boot, rng, *design) if draw else np.array([np.mean([np.nanmean(x) for x in v])])
+             for k, v in scores.items()}
+        out = np.zeros(n_boot if draw else 1)
+        for i in range(len(out)):
+            st = {n: ModelStats(m[(n, "R1")][i], m[(n, "mAP")][i], paper.TABLE1[n]["fd"], paper.TABLE1[n]["v"],
                                 paper.TABLE1[n]["s"]) for n in names}
             e = efficiency_scores(st)
             out[i] = e[better] - e[worse]

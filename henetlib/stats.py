@@ -49,15 +49,22 @@ class Interval:
         return f"{self.mean:.1f} ± {self.half_width:.1f}"
 
 
-def _draw_means(scores: Sequence[np.ndarray], n_boot: int, rng: np.random.Generator,
-                seed_idx: np.ndarray | None = None, query_idx: list[np.ndarray] | None = None) -> np.ndarray:
-    """(n_boot,) bootstrap means. ``scores``: one (Q,) array per seed (NaN = skipped query, same Q in all)."""
+def draw_indices(n_seeds: int, n_queries: int, n_boot: int,
+                 rng: np.random.Generator) -> tuple[np.ndarray, list[np.ndarray]]:
+    """One bootstrap design: (n_boot, S) resampled seed slots (all 0 for one seed) and, per slot, (n_boot, Q)
+    resampled queries. Reusing one design for several configurations pairs them."""
+    seed_idx = (rng.integers(0, n_seeds, (n_boot, n_seeds)) if n_seeds > 1
+                else np.zeros((n_boot, 1), dtype=np.int64))
+    return seed_idx, [rng.integers(0, n_queries, (n_boot, n_queries)) for _ in range(n_seeds)]
+
+
+def draw_means(scores: Sequence[np.ndarray], n_boot: int, rng: np.random.Generator,
+               seed_idx: np.ndarray | None = None, query_idx: list[np.ndarray] | None = None) -> np.ndarray:
+    """(n_boot,) bootstrap means. ``scores``: one (Q,) array per seed (NaN = skipped query, same Q in all).
+    Without a design (:func:`draw_indices`) a fresh one is drawn from ``rng``."""
     s = np.stack(scores)  # (S, Q)
-    n_s, n_q = s.shape
-    if seed_idx is None:
-        seed_idx = rng.integers(0, n_s, (n_boot, n_s)) if n_s > 1 else np.zeros((n_boot, 1), dtype=np.int64)
-    if query_idx is None:
-        query_idx = [rng.integers(0, n_q, (n_boot, n_q)) for _ in range(n_s)]
+    if seed_idx is None or query_idx is None:
+        seed_idx, query_idx = draw_indices(*s.shape, n_boot, rng)
     out = np.zeros(n_boot)
     for j in range(seed_idx.shape[1]):
         rows = s[seed_idx[:, j]]  # (B, Q): the seed drawn in slot j
@@ -73,7 +80,7 @@ def interval(per_queries: Sequence[dict], metric: str, n_boot: int = 1000, seed:
                          "were stored have none: retrain them).")
     scores = [per_query_scores(pq, metric) for pq in per_queries]
     rng = np.random.default_rng(seed)
-    draws = _draw_means(scores, n_boot, rng)
+    draws = draw_means(scores, n_boot, rng)
     mean = float(np.mean([np.nanmean(x) for x in scores]))
     lo, hi = np.percentile(draws, [2.5, 97.5])
     return Interval(mean, float(lo), float(hi), len(scores))
@@ -90,13 +97,11 @@ def paired_difference(a: Sequence[dict], b: Sequence[dict], metric: str, n_boot:
     if sa[0].shape != sb[0].shape:
         raise ValueError("paired_difference needs results on the same queries.")
     rng = np.random.default_rng(seed)
-    n_s, n_q = len(sa), len(sa[0])
-    seed_idx = rng.integers(0, n_s, (n_boot, n_s)) if n_s > 1 else np.zeros((n_boot, 1), dtype=np.int64)
-    query_idx = [rng.integers(0, n_q, (n_boot, n_q)) for _ in range(n_s)]
-    draws = _draw_means(sa, n_boot, rng, seed_idx, query_idx) - _draw_means(sb, n_boot, rng, seed_idx, query_idx)
+    design = draw_indices(len(sa), len(sa[0]), n_boot, rng)
+    draws = draw_means(sa, n_boot, rng, *design) - draw_means(sb, n_boot, rng, *design)
     mean = float(np.mean([np.nanmean(x) for x in sa]) - np.mean([np.nanmean(x) for x in sb]))
     lo, hi = np.percentile(draws, [2.5, 97.5])
-    return Interval(mean, float(lo), float(hi), n_s)
+    return Interval(mean, float(lo), float(hi), len(sa))
 
 
 def verdict(lo: float, hi: float, paper_difference: float) -> str:
