@@ -13,7 +13,6 @@ import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from pathlib import Path
 
 from tqdm.auto import tqdm
 
@@ -85,6 +84,3 @@ def verify(ds: ReIDDataset, skip_bad_images: bool = False, progress: bool = True
         print(f"{ds.name}: skipping {len(bad)} unusable file(s) (--skip-bad-images); e.g. {sorted(bad)[0]}")
     return out
 
-
-def relative(paths: list[str], root: Path) -> list[str]:
-    return [str(Path(p).relative_to(root)) if str(p).startswith(str(root)) else str(p) for p in paths]

@@ -183,9 +183,9 @@ def profile_of(cfg: TrainConfig) -> str | None:
     return None
 
 
-def lookup(cfg: TrainConfig, ds: ReIDDataset) -> Result | None:
+def lookup(cfg: TrainConfig, ds: ReIDDataset, key: str | None = None) -> Result | None:
     """A finished result of ``cfg``: trained here with this code, else published (any code version)."""
-    cached = load_result(result_key(cfg, ds))
+    cached = load_result(key or result_key(cfg, ds))
     if cached is not None:
         return cached
     prof = profile_of(cfg)
@@ -197,7 +197,7 @@ def run(cfg: TrainConfig, progress: bool = True, force: bool = False) -> Result:
     ds = dataset_for(cfg, verbose=False)
     key = result_key(cfg, ds)
     if not force:
-        cached = lookup(cfg, ds)
+        cached = lookup(cfg, ds, key)
         if cached is not None:
             return cached
     folder = results_dir() / key
@@ -226,14 +226,20 @@ def _train_and_store(cfg: TrainConfig, ds: ReIDDataset, key: str, folder: Path, 
     return res
 
 
-def _refuse_slow_training(todo: list[TrainConfig]) -> None:
-    """ResNet50 profiles are for a GPU: say so before hours of CPU training start."""
+def too_slow_here(cfg: TrainConfig) -> bool:
+    """A ResNet50 run on a CPU (hours), unless HENET_ALLOW_CPU_RESNET50 says to train it anyway."""
     import os
 
     from .utils import pick_device
 
-    slow = [c for c in todo if c.backbone == "resnet50" and pick_device(c.device).type == "cpu"]
-    if slow and not os.environ.get("HENET_ALLOW_CPU_RESNET50"):
+    return (cfg.backbone == "resnet50" and pick_device(cfg.device).type == "cpu"
+            and not os.environ.get("HENET_ALLOW_CPU_RESNET50"))
+
+
+def _refuse_slow_training(todo: list[TrainConfig]) -> None:
+    """ResNet50 profiles are for a GPU: say so before hours of CPU training start."""
+    slow = [c for c in todo if too_slow_here(c)]
+    if slow:
         raise ValueError(
             f"{len(slow)} ResNet50 run(s) are neither cached nor published (first: {slow[0].name()}), and this "
             "machine has no GPU: training them on the CPU would take hours. Run them on a GPU "
@@ -251,7 +257,7 @@ def sweep(configs: list[TrainConfig], progress: bool = True) -> list[Result]:
     results: dict[str, Result] = {}
     todo: dict[str, TrainConfig] = {}
     for key, cfg in zip(keys, configs, strict=True):
-        cached = lookup(cfg, dataset_for(cfg))
+        cached = lookup(cfg, dataset_for(cfg), key)
         if cached is not None:
             results[key] = cached
         else:
@@ -417,13 +423,7 @@ def occlusion_curve(res: Result, modes=("re", "rpe", "re+rpe"), levels=(0.0, 0.5
     cache = json.loads(cache_f.read_text()) if cache_f.exists() else {}
     missing = [(m, lv) for m in modes for lv in levels if f"{m}|{lv:g}|{n}|{seed}" not in cache]
     if missing:
-        if not res.model_path.exists():
-            raise FileNotFoundError(
-                f"{res.name}: occlusion levels {missing} are not in {cache_f} and the model to compute them "
-                f"({res.model_path}) is not here (published results carry no weights). Evaluate them where the "
-                "model was trained, or retrain it here."
-            )
-        model, cfg = _load_model(res, device)
+        model, cfg = _load_model(res, device, f"occlusion levels {missing} are not in {cache_f}")
         ev = evaluator_for(cfg, next(model.parameters()).device)
         for m, lv in missing:
             clean = next((v for k, v in cache.items() if k.split("|")[1:] == ["0", str(n), str(seed)]), None)
@@ -444,13 +444,18 @@ def occlusion_curve(res: Result, modes=("re", "rpe", "re+rpe"), levels=(0.0, 0.5
     return pd.DataFrame(recs)
 
 
-def _load_model(res: Result, device: str | torch.device | None) -> tuple[torch.nn.Module, TrainConfig]:
-    """The trained model of a local result; a model.pt that cannot be read is moved aside and the run is
-    redone (its result.json goes with it, so nothing stale stays behind)."""
+def _load_model(res: Result, device: str | torch.device | None, needed_for: str) -> tuple[torch.nn.Module, TrainConfig]:
+    """The trained model of a local result, for data not yet cached beside it (``needed_for`` says which).
+
+    Published results carry no weights: that is a clear error. A model.pt that cannot be read is moved
+    aside and the run is redone (its result.json goes with it, so nothing stale stays behind)."""
+    if not res.model_path.exists():
+        raise FileNotFoundError(
+            f"{res.name}: {needed_for}, and the model to compute them ({res.model_path}) is not here (published "
+            "results carry no weights). Compute them where the model was trained, or retrain it here."
+        )
     try:
         return load_trained(res.model_path, device)
-    except FileNotFoundError:
-        raise
     except Exception as e:  # noqa: BLE001 - any unreadable checkpoint: quarantine, retrain
         from .utils import quarantine
 
@@ -461,24 +466,30 @@ def _load_model(res: Result, device: str | torch.device | None) -> tuple[torch.n
         return load_trained(redone.model_path, device)
 
 
-def all_losses_result(ctx: StudyContext, progress: bool = True) -> Result:
+def all_losses_config(ctx: StudyContext) -> TrainConfig:
     """G1+P4+R16 with every loss and no erasing (Table 4's last row): the model of CAM and ranked lists."""
-    return run(make_config(ctx.profile, stripes=(1, 4), recovery=True, oim=True, triplet=True, mse=True,
-                           **ctx.common), progress=progress)
+    return make_config(ctx.profile, **ALL_LOSSES, **ctx.common)
+
+
+def all_losses_result(ctx: StudyContext, progress: bool = True) -> Result:
+    return run(all_losses_config(ctx), progress=progress)
+
+
+def _save_npz(path: Path, **arrays: np.ndarray) -> None:
+    """Compressed arrays, written atomically beside a result."""
+    import io
+
+    from .utils import atomic_write_bytes
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def protocols_frame(res: Result) -> pd.DataFrame:
     """R1/R5/R10/mAP/mINP of one model under each test protocol, side by side."""
     prot = res.metrics.get("protocols", {})
     return pd.DataFrame([{"protocol": p, **{k: v for k, v in m.items()}} for p, m in prot.items()])
-
-
-def trained_model(profile: str = "smoke", **overrides: Any) -> tuple[torch.nn.Module, TrainConfig, Result]:
-    """The cached HENet(+Both)-layout model of a profile (trains it if none exists); for the CAM notebook."""
-    cfg = make_config(profile, stripes=(1, 4), recovery=True, **overrides)
-    res = run(cfg)
-    model, cfg = load_trained(res.model_path, overrides.get("device"))
-    return model, cfg, res
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -676,13 +687,10 @@ def ranked_lists(res: Result, topk: int = 20, device: str | None = None) -> tupl
     f = res.folder / "ranked.npz"
     if f.exists():
         return np.load(f)["ranked"], ds.query, ds.gallery
-    if not res.model_path.exists():
-        raise FileNotFoundError(f"{res.name}: no ranked.npz and no model.pt in {res.folder}; compute the ranked "
-                                "lists where the model was trained.")
     from .evaluation import pairwise_distance
     from .train import _features
 
-    model, cfg = _load_model(res, device)
+    model, cfg = _load_model(res, device, f"its ranked lists are not in {f}")
     ev = evaluator_for(cfg, next(model.parameters()).device)
     qf = _features(model, ev.query, None, 0, (cfg.test_protocol,), None)[cfg.test_protocol]
     gf = _features(model, ev.gallery, None, 1, (cfg.test_protocol,), None)[cfg.test_protocol]
@@ -691,13 +699,7 @@ def ranked_lists(res: Result, topk: int = 20, device: str | None = None) -> tupl
     qc, gc = ev.query.camids, ev.gallery.camids
     junk = (qp[:, None] == gp[None, :]) & (qc[:, None] == gc[None, :])
     ranked = d.masked_fill(junk, float("inf")).topk(topk, dim=1, largest=False).indices.int().cpu().numpy()
-    import io
-
-    from .utils import atomic_write_bytes
-
-    buf = io.BytesIO()
-    np.savez_compressed(buf, ranked=ranked)
-    atomic_write_bytes(f, buf.getvalue())
+    _save_npz(f, ranked=ranked)
     return ranked, ds.query, ds.gallery
 
 
@@ -707,21 +709,16 @@ def cam_data(res: Result, num_images: int = 4, method: str = "gradcam", n: int =
 
     Returns {"clean", "occluded": (N, H, W, 3) uint8 RGB, "maps": {kind: {branch: (N, H, W)}}, "branches",
     "pids"}. Cached in ``cams-<method>-<num_images>.npz`` beside the result (published results carry it)."""
-    from .utils import atomic_write_bytes
-
     f = res.folder / f"cams-{method}-{num_images}.npz"
     if f.exists():
         z = np.load(f)
         branches = [str(b) for b in z["branches"]]
         return {"clean": z["clean"], "occluded": z["occluded"], "branches": branches, "pids": z["pids"].tolist(),
                 "maps": {k: {b: z[f"{k}|{b}"] for b in branches} for k in ("clean", "occluded")}}
-    if not res.model_path.exists():
-        raise FileNotFoundError(f"{res.name}: no {f.name} and no model.pt in {res.folder}; compute the CAM maps "
-                                "where the model was trained.")
     from . import cam, rpe
     from .data import DeviceStore
 
-    model, cfg = _load_model(res, "cpu")
+    model, cfg = _load_model(res, "cpu", f"its CAM maps are not in {f}")
     ds = dataset_for(cfg)
     labelled = [i for i, s in enumerate(ds.train) if s.pid >= 0]
     pick = labelled[:: max(1, len(labelled) // num_images)][:num_images]
@@ -733,11 +730,6 @@ def cam_data(res: Result, num_images: int = 4, method: str = "gradcam", n: int =
     maps = {kind: cam.branch_cams(model, x, labels, method=method) for kind, x in (("clean", clean), ("occluded", occluded))}
     out = {"clean": cam.denormalize(clean), "occluded": cam.denormalize(occluded), "branches": model.branch_names(),
            "pids": labels, "maps": maps}
-    import io
-
-    buf = io.BytesIO()
-    np.savez_compressed(buf, clean=out["clean"], occluded=out["occluded"], branches=np.array(out["branches"]),
-                        pids=np.array(labels), **{f"{k}|{b}": v.astype(np.float16) for k, m in maps.items()
-                                                  for b, v in m.items()})
-    atomic_write_bytes(f, buf.getvalue())
+    _save_npz(f, clean=out["clean"], occluded=out["occluded"], branches=np.array(out["branches"]),
+              pids=np.array(labels), **{f"{k}|{b}": v.astype(np.float16) for k, m in maps.items() for b, v in m.items()})
     return out

@@ -49,13 +49,7 @@ def available_results(ctx: ex.StudyContext) -> list:
 
 def can_train(ctx: ex.StudyContext) -> bool:
     """False where the profile's runs would be ResNet50 on a CPU (hours): score what is published instead."""
-    import os
-
-    from .utils import pick_device
-
-    cfg = ex.make_config(ctx.profile, **{**ctx.common, "from_scratch": True})
-    return not (cfg.backbone == "resnet50" and pick_device(cfg.device).type == "cpu"
-                and not os.environ.get("HENET_ALLOW_CPU_RESNET50"))
+    return not ex.too_slow_here(ex.make_config(ctx.profile, **{**ctx.common, "from_scratch": True}))
 
 
 def train_within(ctx: ex.StudyContext, budget_s: float, progress: bool = True,
@@ -101,7 +95,7 @@ def extras(ctx: ex.StudyContext, progress: bool = True) -> None:
                 ex.occlusion_curve(r, levels=levels, seed=seed, device=ctx.device)
             if progress:
                 print(f"[extras] Fig. 5 occlusion curves, seed {seed}", flush=True)
-    best = ex.lookup(ex.make_config(ctx.profile, stripes=(1, 4), recovery=True, **ctx.common), ds)
+    best = ex.lookup(ex.all_losses_config(ctx), ds)
     if (best is not None and not best.published and best.model_path.exists()
             and not (best.folder / "cams-gradcam-4.npz").exists()):
         ex.ranked_lists(best, device=ctx.device)
