@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from .data import DeviceStore, RandomIdentitySampler, ReIDDataset, build_dataset, build_train_loader
 from .evaluation import TEST_PROTOCOLS, evaluate_ranking, pairwise_distance
 from .losses import HENetLoss, LossConfig, loss_names
-from .model import HENet, layout_name
+from .model import SPLITS, HENet, layout_name
 from .rpe import ErasingConfig, erase_batch
 from .utils import atomic_torch_save, hardware_string, pick_device, seed_everything
 
@@ -98,8 +98,8 @@ class TrainConfig:
                                     "local torchvision ResNet state_dict (nothing is ever downloaded).")
         if self.test_protocol not in TEST_PROTOCOLS:
             raise ValueError(f"test_protocol must be one of {sorted(TEST_PROTOCOLS)}, got {self.test_protocol!r}.")
-        if self.split not in ("layer3", "mgn"):
-            raise ValueError(f"split must be 'layer3' or 'mgn', got {self.split!r}.")
+        if self.split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {self.split!r}.")
         self.erasing_config  # noqa: B018 - validates
         self.loss_config  # noqa: B018 - validates
 
@@ -410,12 +410,11 @@ class Evaluator:
         for p in protocols:
             dist = pairwise_distance(qfs[p], gfs[p])
             rr = evaluate_ranking(dist, qp, gp, qc, gc)
-            if p != protocol:
-                metrics.setdefault("protocols", {})[p] = rr.summary()
-                continue
-            metrics.update(rr.summary())
             if all_protocols:
                 metrics.setdefault("protocols", {})[p] = rr.summary()
+            if p != protocol:
+                continue
+            metrics.update(rr.summary())
             self.last_per_query = {"first_rank": rr.query_first_rank.tolist(),
                                    "ap": [None if np.isnan(a) else round(float(a), 6) for a in rr.query_ap]}
             if subsets and self.occluded.any() and not self.occluded.all():
