@@ -4,6 +4,8 @@
   python -m henetlib run --profile gpu --stripes 1,4 --recovery
   python -m henetlib table1|table2|table3|table4|fig4|fig5 --profile gpu [--seeds 0,1,2] [--data-root PATH]
   python -m henetlib study --profile gpu                    every table and figure's runs
+  python -m henetlib study --profile paper --shard 3/8      the 3rd of 8 disjoint slices (a job array)
+  torchrun --nproc_per_node=4 -m henetlib run ...           one run on 4 GPUs with DDP (docs/SCALING.md)
   python -m henetlib reproduce --profile smoke              execute the notebooks into reports/
 """
 
@@ -32,7 +34,7 @@ def _common(args: argparse.Namespace) -> dict:
     elif args.dataset:
         out["dataset"] = args.dataset
     for name in ("epochs", "backbone", "height", "width", "synth_size", "pretrained", "from_scratch",
-                 "skip_bad_images"):
+                 "skip_bad_images", "p", "k", "sync_bn", "triplet_gather"):
         if getattr(args, name, None):
             out[name] = getattr(args, name)
     return out
@@ -97,6 +99,18 @@ def main(argv: list[str] | None = None) -> int:
                        help="allow the paper profile to start from random weights")
         p.add_argument("--skip-bad-images", action="store_true",
                        help="train without unreadable or misnamed files of a real data set (recorded in results)")
+        p.add_argument("--p", type=int, default=None,
+                       help="override P, identities per batch (per process under torchrun: the global batch "
+                            "is P x processes x K)")
+        p.add_argument("--k", type=int, default=None, help="override K, images per identity")
+        p.add_argument("--sync-bn", action="store_true", help="torchrun: synchronise BatchNorm across GPUs")
+        p.add_argument("--triplet-gather", action="store_true",
+                       help="torchrun: mine triplets over every process's features, not each one's own")
+        if name == "study":
+            p.add_argument("--shard", default=None, metavar="I/N",
+                           help="train only the I-th of N disjoint slices of the study's runs (1 <= I <= N)")
+            p.add_argument("--list", action="store_true",
+                           help="list the runs (of the shard) and whether each is done; train nothing")
         if name == "run":
             p.add_argument("--stripes", default="1,4")
             p.add_argument("--recovery", action="store_true")
@@ -116,9 +130,15 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"{unpack(args.archive, args.profile)} results added to published/{args.profile}/")
         return 0
+    from . import distributed as ddp
     from . import experiments as ex
     from .data import build_dataset
     from .train import make_config
+
+    if args.cmd in ("run", "study", *GRIDS):
+        rc = _train_commands(args, ex, ddp, make_config)
+        ddp.cleanup()  # not on an error: torchrun stops the other ranks, a barrier here would hang
+        return rc
 
     if args.cmd == "publish":
         from . import publish
@@ -135,20 +155,61 @@ def main(argv: list[str] | None = None) -> int:
         cfg = make_config(args.profile, **_common(args))
         build_dataset(cfg.dataset, cfg.data_root, cfg.synth_size, verbose=True)  # checks a real data set
         return 0
+    return 0
+
+
+def _train_commands(args: argparse.Namespace, ex, ddp, make_config) -> int:
+    """run / study / one grid; under torchrun every rank executes this and rank 0 prints."""
+    from . import study
+
+    ddp.setup(args.device)
+    ddp.check(args.sync_bn, args.device)
+    main = ddp.is_main()
     if args.cmd == "run":
         cfg = make_config(args.profile, stripes=_ints(args.stripes), recovery=args.recovery, oim=not args.no_oim,
                           triplet=not args.no_triplet, mse=not args.no_mse, erasing=args.erasing,
                           erasing_p=args.erasing_p, rpe_n=args.rpe_n, seed=_ints(args.seeds)[0], **_common(args))
-        res = ex.run(cfg)
-        print(f"{res.name}: " + ", ".join(f"{k}={v:.2f}" for k, v in res.metrics.items()
-                                           if "_" not in k and isinstance(v, (int, float)))
-              + f" ({res.images_per_second:.0f} img/s, {res.train_seconds:.0f} s, result {res.folder})")
+        res = ex.run(cfg, progress=main)
+        if main:
+            ranks = res.distributed.get("world_size", 1)
+            print(f"{res.name}: " + ", ".join(f"{k}={v:.2f}" for k, v in res.metrics.items()
+                                               if "_" not in k and isinstance(v, (int, float)))
+                  + f" ({res.images_per_second:.0f} img/s" + (f" on {ranks} ranks" if ranks > 1 else "")
+                  + f", {res.train_seconds:.0f} s, result {res.folder})")
+            if ranks != ddp.world_size():
+                print(f"note: this is the cached result of the configuration, trained on {ranks} process(es) with a "
+                      f"global batch of {cfg.p * ranks} x {cfg.k}; the key does not depend on the number of "
+                      "processes (docs/SCALING.md)."
+                      + ("" if res.published else f" Delete {res.folder} to train it again here."))
         return 0
     names = GRIDS if args.cmd == "study" else (args.cmd,)
     overrides = {k: v for k, v in _common(args).items() if k not in ("device", "dataset", "data_root")}
     ctx = ex.StudyContext(args.profile, args.device, str(args.data_root) if args.data_root else None, args.dataset,
                           _ints(args.seeds), overrides)
     t0 = time.time()
+    if args.cmd == "study" and (args.shard or args.list):
+        index, count = study.parse_shard(args.shard or "1/1")
+        runs = study.shard(study.study_configs(ctx.profile, ctx.seeds, **ctx.common), index, count)
+        if args.list:
+            if main:
+                for grid, cfg in runs:
+                    ds = ex.dataset_for(cfg)
+                    done = "done" if ex.lookup(cfg, ds) is not None else "todo"
+                    print(f"{done}  {ex.result_key(cfg, ds)}  {grid:6s}  {cfg.name()}")
+                print(f"shard {index}/{count}: {len(runs)} runs")
+            return 0
+        results = ex.sweep([c for _, c in runs], progress=main)
+        if main:
+            print(f"shard {index}/{count}: {len(results)} runs ready in {time.time() - t0:.0f} s; results under "
+                  f"{ex.results_dir()}. Render the tables anywhere once every shard is done.", flush=True)
+        return 0
+    if ddp.world_size() > 1:
+        # every rank trains the runs together; then rank 0 alone renders the tables from the cache
+        todo = study.study_configs(ctx.profile, ctx.seeds, grids=names, **ctx.common)
+        ex.sweep([c for _, c in todo], progress=main)
+        ddp.cleanup()
+        if not main:
+            return 0
     for name in names:
         t1 = time.time()
         df, results = getattr(ex, name)(ctx)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import paper
+from . import paper, study
 from .stats import METRICS, paired_difference, verdict
 
 
@@ -137,7 +137,7 @@ def per_query_by_label(ctx, grids: set[str] | None = None, progress: bool = Fals
             for r, x in zip(rows, res, strict=True):
                 out.setdefault(grid, {}).setdefault(r[0], []).append(x.per_query if x else None)
     if "fig4" in grids:
-        rows = [r for r in ex.fig4_configs(ctx.profile, ctx.seeds, (0.5,), **ctx.common) if r[1] == 0.5]
+        rows = [r for r in study.fig4_configs(ctx.profile, ctx.seeds, (0.5,), **ctx.common) if r[1] == 0.5]
         res = _results([r[-1] for r in rows], train, progress)
         for r, x in zip(rows, res, strict=True):
             out.setdefault("fig4", {}).setdefault(r[0], []).append(x.per_query if x else None)
@@ -167,7 +167,7 @@ def _fig5_cached(ctx):
 
     ds = ctx.dataset()
     for seed in ctx.seeds:
-        for _, c in ex.fig5_configs(ctx.profile, seed, **ctx.common):
+        for _, c in study.fig5_configs(ctx.profile, seed, **ctx.common):
             if ex.lookup(c, ds) is None:
                 raise FileNotFoundError(c.name())
     return ex.fig5(ctx, progress=False)

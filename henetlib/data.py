@@ -281,17 +281,26 @@ class RandomIdentitySampler(Sampler[list[int]]):
     and epoch; call :meth:`set_epoch` between epochs.
     """
 
-    def __init__(self, samples: Sequence[Sample], p: int = 4, k: int = 4, num_unlabeled: int = 0, seed: int = 0):
+    def __init__(self, samples: Sequence[Sample], p: int = 4, k: int = 4, num_unlabeled: int = 0, seed: int = 0,
+                 rank: int = 0, world_size: int = 1):
         if p < 2 or k < 2:
             raise ValueError(f"the P x K sampler needs P >= 2 and K >= 2 for the triplet loss, got P={p}, K={k}.")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not in a world of {world_size} processes.")
         self.by_pid: dict[int, list[int]] = defaultdict(list)
         self.unlabeled = []
         for i, s in enumerate(samples):
             (self.by_pid[s.pid] if s.pid >= 0 else self.unlabeled).append(i)
-        if len(self.by_pid) < p:
-            raise ValueError(f"P={p} identities per batch but the training split has only {len(self.by_pid)}.")
+        if len(self.by_pid) < p * world_size:
+            raise ValueError(f"P={p} identities per batch on each of {world_size} process(es) needs {p * world_size} "
+                             f"identities, but the training split has only {len(self.by_pid)}; lower P or the "
+                             "number of processes.")
         self.p, self.k, self.seed, self.epoch = p, k, seed, 0
+        self.rank, self.world_size = rank, world_size
         self.num_unlabeled = num_unlabeled if self.unlabeled else 0
+        if self.num_unlabeled * world_size > len(self.unlabeled):
+            raise ValueError(f"{self.num_unlabeled} unlabeled images per batch on {world_size} process(es) needs "
+                             f"{self.num_unlabeled * world_size}, but the split has {len(self.unlabeled)}.")
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -306,11 +315,16 @@ class RandomIdentitySampler(Sampler[list[int]]):
             # RandomIdentitySampler instead cuts each identity's images into groups of K and uses them all)
             groups.append((pid, [int(i) for i in sel[: self.k]]))
         order = rng.permutation(len(groups))
+        # Every rank draws the same global batches of P * world_size identities and keeps its own P, so the
+        # ranks see distinct identities; with one process this is the plain P x K sampler.
+        per, mine = self.p * self.world_size, slice(self.rank * self.p, (self.rank + 1) * self.p)
+        nu = self.num_unlabeled
         out = []
-        for b in range(len(order) // self.p):
-            batch = [i for g in order[b * self.p : (b + 1) * self.p] for i in groups[g][1]]
-            if self.num_unlabeled:
-                batch += [int(i) for i in rng.choice(self.unlabeled, self.num_unlabeled, replace=False)]
+        for b in range(len(order) // per):
+            batch = [i for g in order[b * per : (b + 1) * per][mine] for i in groups[g][1]]
+            if nu:
+                extra = rng.choice(self.unlabeled, nu * self.world_size, replace=False)
+                batch += [int(i) for i in extra[self.rank * nu : (self.rank + 1) * nu]]
             out.append(batch)
         return out
 
@@ -318,12 +332,13 @@ class RandomIdentitySampler(Sampler[list[int]]):
         return iter(self.batches())
 
     def __len__(self) -> int:
-        return len(self.by_pid) // self.p
+        return len(self.by_pid) // (self.p * self.world_size)
 
 
 def build_train_loader(ds: ReIDDataset, size: tuple[int, int], p: int, k: int, erasing: ErasingConfig | None,
-                 seed: int = 0, workers: int = 2, num_unlabeled: int = 0) -> DataLoader:
-    sampler = RandomIdentitySampler(ds.train, p, k, num_unlabeled, seed)
+                 seed: int = 0, workers: int = 2, num_unlabeled: int = 0, rank: int = 0,
+                 world_size: int = 1) -> DataLoader:
+    sampler = RandomIdentitySampler(ds.train, p, k, num_unlabeled, seed, rank, world_size)
     return DataLoader(ImageDataset(ds.train, size, train=True, erasing=erasing), batch_sampler=sampler,
                       num_workers=workers, persistent_workers=workers > 0, pin_memory=torch.cuda.is_available())
 

@@ -20,16 +20,29 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from . import distributed as ddp
 from . import paper
 from .data import ReIDDataset, build_dataset
 from .losses import loss_names
 from .model import feature_dim_of, layout_name
 from .rpe import ErasingConfig
+from .study import (
+    ALL_LOSSES,
+    FIG5_LEVELS,
+    fig4_configs,
+    fig5_configs,
+    structure_label,
+    table1_configs,
+    table2_configs,
+    table3_configs,
+    table3_stripes,
+    table4_configs,
+)
 from .train import Evaluator, TrainConfig, cached_evaluator, load_trained, make_config, train
 from .utils import RunLock, atomic_torch_save, atomic_write_json, git_commit, results_dir, stable_hash
 
 # The modules whose code decides a result: a change to any of them invalidates the cache.
-_RESULT_MODULES = ("model", "losses", "rpe", "data", "synth", "train", "evaluation")
+_RESULT_MODULES = ("model", "losses", "rpe", "data", "synth", "train", "evaluation", "distributed")
 
 
 def code_version() -> str:
@@ -62,6 +75,9 @@ class Result:
     per_query: dict[str, list] = field(default_factory=dict)
     identity_key: str = ""  # the config's identity and the data set, without the code version
     skipped_images: list[str] = field(default_factory=list)  # unusable files left out (--skip-bad-images)
+    # world size, backend, global batch and options of a torchrun (DDP) run; empty for one process. Not
+    # part of the key: see docs/SCALING.md for what that means when comparing results
+    distributed: dict[str, Any] = field(default_factory=dict)
     # where this result was read from when it is a published one (published/<profile>/<key>/); not saved
     source_dir: str = field(default="", repr=False)
 
@@ -193,9 +209,14 @@ def lookup(cfg: TrainConfig, ds: ReIDDataset, key: str | None = None) -> Result 
 
 
 def run(cfg: TrainConfig, progress: bool = True, force: bool = False) -> Result:
-    """The cached (or published) result of ``cfg``, training it first if needed."""
+    """The cached (or published) result of ``cfg``, training it first if needed.
+
+    Under torchrun every rank calls it and gets the same result; one run is trained by all ranks (DDP)."""
+    ddp.setup(cfg.device)
     ds = dataset_for(cfg, verbose=False)
     key = result_key(cfg, ds)
+    if ddp.world_size() > 1:
+        return _run_ranks(cfg, ds, key, progress, force)
     if not force:
         cached = lookup(cfg, ds, key)
         if cached is not None:
@@ -210,20 +231,48 @@ def run(cfg: TrainConfig, progress: bool = True, force: bool = False) -> Result:
         return _train_and_store(cfg, ds, key, folder, progress)
 
 
+def _run_ranks(cfg: TrainConfig, ds: ReIDDataset, key: str, progress: bool, force: bool) -> Result:
+    """``run`` on several ranks: rank 0 looks the run up and holds its lock, every rank trains, and every
+    rank returns rank 0's result (broadcast, so the ranks need not share a results folder to agree)."""
+    folder = results_dir() / key
+    lock, cached = None, None
+    if ddp.is_main():
+        cached = None if force else lookup(cfg, ds, key)
+        if cached is None:
+            lock = RunLock(folder)
+            lock.acquire()  # another job training this run: wait, then use its result
+            cached = None if force else load_result(key)
+            if cached is not None:
+                lock.release()
+                lock = None
+    cached = ddp.broadcast(cached)
+    if cached is not None:
+        return cached
+    try:
+        return _train_and_store(cfg, ds, key, folder, progress)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
 def _train_and_store(cfg: TrainConfig, ds: ReIDDataset, key: str, folder: Path, progress: bool) -> Result:
+    """Train ``cfg`` and store its model and result (rank 0 writes; every rank returns the result)."""
     t0 = time.time()
-    out = train(cfg, out_dir=folder, progress=progress, dataset=ds)
-    atomic_torch_save({"model": out.model.state_dict(), "config": cfg.to_dict(),
-                       "num_classes": ds.num_train_pids}, folder / "model.pt")
-    res = Result(key=key, config=cfg.to_dict(), metrics=out.metrics, name=cfg.name(), dataset=ds.name,
-                 dataset_fingerprint=ds.fingerprint(), hardware=out.hardware, train_seconds=out.train_seconds,
-                 train_images=out.train_images, images_per_second=out.images_per_second,
-                 wall_seconds=time.time() - t0, git_commit=git_commit(), code_version=code_version(),
-                 history=[asdict(h) for h in out.history], created=time.strftime("%Y-%m-%dT%H:%M:%S"),
-                 per_query=out.per_query, identity_key=identity_key(cfg, ds), skipped_images=list(ds.skipped))
-    atomic_write_json(folder / "result.json", asdict(res))
-    (folder / "last.pt").unlink(missing_ok=True)  # the finished model supersedes the checkpoint
-    return res
+    out = train(cfg, out_dir=folder, progress=progress and ddp.is_main(), dataset=ds)
+    res = None
+    if ddp.is_main():
+        atomic_torch_save({"model": out.model.state_dict(), "config": cfg.to_dict(),
+                           "num_classes": ds.num_train_pids}, folder / "model.pt")
+        res = Result(key=key, config=cfg.to_dict(), metrics=out.metrics, name=cfg.name(), dataset=ds.name,
+                     dataset_fingerprint=ds.fingerprint(), hardware=out.hardware, train_seconds=out.train_seconds,
+                     train_images=out.train_images, images_per_second=out.images_per_second,
+                     wall_seconds=time.time() - t0, git_commit=git_commit(), code_version=code_version(),
+                     history=[asdict(h) for h in out.history], created=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                     per_query=out.per_query, identity_key=identity_key(cfg, ds),
+                     skipped_images=list(ds.skipped), distributed=out.distributed)
+        atomic_write_json(folder / "result.json", asdict(res))
+        (folder / "last.pt").unlink(missing_ok=True)  # the finished model supersedes the checkpoint
+    return ddp.broadcast(res)
 
 
 def too_slow_here(cfg: TrainConfig) -> bool:
@@ -254,6 +303,8 @@ def sweep(configs: list[TrainConfig], progress: bool = True) -> list[Result]:
     code changes while the sweep runs.
     """
     keys = [result_key(cfg, dataset_for(cfg)) for cfg in configs]
+    if ddp.world_size() > 1:
+        return _sweep_ranks(configs, keys, progress)
     results: dict[str, Result] = {}
     todo: dict[str, TrainConfig] = {}
     for key, cfg in zip(keys, configs, strict=True):
@@ -281,103 +332,26 @@ def sweep(configs: list[TrainConfig], progress: bool = True) -> list[Result]:
     return [results[k] for k in keys]
 
 
-# ---------------------------------------------------------------------------------------------------------
-# The study: the rows of each table as configurations.
-
-# Tables 2-3 share one loss setting, as their identical rows in the paper imply (Table 2's P(1) and P(1,4)
-# rows equal Table 3's G1 and G1+P4): CE on every feature, plus MSE where R16 exists (its decoder is what
-# makes it a recovery branch). Table 4 switches OIM, triplet and MSE on G1+P4+R16. Figs. 4-5 train
-# G1+P4+R16 with all losses: the paper's RE+RPE(20) point at p = 0.5 (93.72 / 80.53) is Table 4's
-# all-losses row (93.67 / 80.60), not the CE-only P(1,4) row (90.17 / 70.39).
-BASE_LOSSES = dict(oim=False, triplet=False, mse=True)
-ALL_LOSSES = dict(stripes=(1, 4), recovery=True, oim=True, triplet=True, mse=True)
-
-TABLE2_ROWS = [(1,), (1, 2), (1, 2, 3), (1, 2, 3, 4), (1, 3), (1, 4), (1, 6)]
-TABLE3_ROWS = [(True, False, False), (False, True, False), (False, False, True), (True, True, False),
-               (True, False, True), (False, True, True), (True, True, True)]
-TABLE4_ROWS = list(paper.TABLE4)
-FIG4_METHODS = [("re", 20), ("rpe", 10), ("rpe", 20), ("rpe", 30), ("rpe", 40), ("re+rpe", 20)]
-FIG4_PROBS = {"test": (0.5,), "smoke": (0.5,), "gpu": (0.5,), "paper": (0.1, 0.3, 0.5, 0.7, 0.9)}
-FIG5_MODELS = [("none", 20), ("re", 20), ("rpe", 20), ("re+rpe", 20)]
-FIG5_LEVELS = {"test": (0.0, 1.0), "smoke": (0.0, 0.5, 1.0), "gpu": (0.0, 0.5, 1.0), "paper": (0.0, 0.25, 0.5, 0.75, 1.0)}
-
-
-def _cfg(profile: str, seed: int, common: dict[str, Any], **kw: Any) -> TrainConfig:
-    return make_config(profile, seed=seed, **{**common, **kw})
-
-
-def table2_configs(profile: str, seeds=(0,), **common: Any) -> list[tuple[str, int, TrainConfig]]:
-    return [(structure_label(s), seed, _cfg(profile, seed, common, stripes=s, recovery=False, **BASE_LOSSES))
-            for s in TABLE2_ROWS for seed in seeds]
-
-
-def structure_label(stripes: tuple[int, ...]) -> str:
-    """Table 2's notation: P(1,2,3)."""
-    return "P(" + ",".join(str(k) for k in stripes) + ")"
-
-
-def table3_stripes(g1: bool, p4: bool) -> tuple[int, ...]:
-    """Table 3's branch switches as HENet stripes: G1 -> 1, P4 -> 4."""
-    return tuple(k for k, on in ((1, g1), (4, p4)) if on)
-
-
-def table3_configs(profile: str, seeds=(0,), **common: Any) -> list[tuple[str, int, TrainConfig]]:
-    rows = []
-    for g1, p4, r16 in TABLE3_ROWS:
-        stripes = table3_stripes(g1, p4)
-        for seed in seeds:
-            rows.append((layout_name(stripes, r16), seed,
-                         _cfg(profile, seed, common, stripes=stripes, recovery=r16, **BASE_LOSSES)))
-    return rows
-
-
-def table4_configs(profile: str, seeds=(0,), **common: Any) -> list[tuple[str, int, TrainConfig]]:
-    rows = []
-    for oim, tri, mse in TABLE4_ROWS:
-        label = loss_names(oim, tri, mse) or "CE only"
-        for seed in seeds:
-            rows.append((label, seed, _cfg(profile, seed, common, stripes=(1, 4), recovery=True, oim=oim,
-                                           triplet=tri, mse=mse)))
-    return rows
-
-
-def fig4_configs(profile: str, seeds=(0,), probs: tuple[float, ...] | None = None,
-                 **common: Any) -> list[tuple[str, float, int, TrainConfig]]:
-    probs = probs or FIG4_PROBS.get(profile, FIG4_PROBS["gpu"])
-    rows = []
-    for seed in seeds:
-        base = _cfg(profile, seed, common, **ALL_LOSSES)
-        for mode, n in FIG4_METHODS:
-            label = ErasingConfig(mode, 0.5, n).label()
-            rows.append((label, 0.0, seed, base))  # p = 0: no erasing, shared by every curve
-            for p in probs:
-                rows.append((label, p, seed, _cfg(profile, seed, common, erasing=mode, erasing_p=p, rpe_n=n,
-                                                  **ALL_LOSSES)))
-    return rows
-
-
-def fig5_configs(profile: str, seed: int = 0, p: float = 0.5, **common: Any) -> list[tuple[str, TrainConfig]]:
-    rows = []
-    for mode, n in FIG5_MODELS:
-        kw = dict(erasing=mode, erasing_p=p, rpe_n=n) if mode != "none" else {}
-        rows.append((ErasingConfig(mode, p, n).label(), _cfg(profile, seed, common, **ALL_LOSSES, **kw)))
-    return rows
-
-
-# Table 1's HENet rows as the paper defines them (section 4.3): Base = G1+P4; +Losses adds R16 and the
-# hierarchical losses; +RPE and +Both add RPE. "All experiments of our method only use random horizontal
-# flipping and random erasing", so every row trains with RE; +RPE / +Both use RE+RPE(20). p = 0.5.
-TABLE1_ROWS = {
-    "HENet(Base)": dict(stripes=(1, 4), recovery=False, **BASE_LOSSES, erasing="re"),
-    "HENet(+RPE)": dict(stripes=(1, 4), recovery=False, **BASE_LOSSES, erasing="re+rpe"),
-    "HENet(+Losses)": dict(ALL_LOSSES, erasing="re"),
-    "HENet(+Both)": dict(ALL_LOSSES, erasing="re+rpe"),
-}
-
-
-def table1_configs(profile: str, seeds=(0,), p: float = 0.5, **common: Any) -> list[tuple[str, int, TrainConfig]]:
-    return [(name, seed, _cfg(profile, seed, common, erasing_p=p, rpe_n=20, **kw))
-            for name, kw in TABLE1_ROWS.items() for seed in seeds]
+def _sweep_ranks(configs: list[TrainConfig], keys: list[str], progress: bool) -> list[Result]:
+    """``sweep`` under torchrun: rank 0 decides what is missing, then all ranks train each run together."""
+    unique: dict[str, TrainConfig] = {}
+    for k, c in zip(keys, configs, strict=True):
+        unique.setdefault(k, c)
+    error = None
+    if ddp.is_main():
+        todo = [c for k, c in unique.items() if lookup(c, dataset_for(c), k) is None]
+        if progress and todo:
+            print(f"sweep: {len(unique) - len(todo)} cached, {len(todo)} to train on {ddp.world_size()} ranks",
+                  flush=True)
+        try:
+            _refuse_slow_training(todo)
+        except ValueError as e:
+            error = str(e)
+    error = ddp.broadcast(error)
+    if error:
+        raise ValueError(error)
+    results = {k: run(c, progress=progress) for k, c in unique.items()}
+    return [results[k] for k in keys]
 
 
 def results_frame(rows: list[tuple], results: list[Result], label_cols: list[str]) -> pd.DataFrame:
@@ -551,6 +525,12 @@ class StudyContext:
         seeds = f"seeds {', '.join(map(str, self.seeds))}"
         notes = [f"{seeds}.", "± is half the 95% bootstrap interval over queries"
                  + (" and seeds." if len(self.seeds) > 1 else ".")]
+        ranks = sorted({r.distributed.get("world_size", 1) for r in results or []})
+        if ranks != [1] and ranks:
+            multi = [r for r in results if r.distributed.get("world_size", 1) > 1]
+            notes.append(f"{len(multi)} of {len(results)} runs were trained with DDP on "
+                         f"{', '.join(str(n) for n in ranks if n > 1)} processes (global batch P x processes x K; "
+                         "docs/SCALING.md).")
         pub = [r for r in results or [] if r.published]
         if pub:
             prov = published_provenance(self.profile)

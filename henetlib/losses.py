@@ -28,24 +28,35 @@ def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, label_smoothing: f
     return total / (labels >= 0).sum().clamp_min(1)
 
 
-def pairwise_euclidean(x: torch.Tensor) -> torch.Tensor:
+def pairwise_euclidean(x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    """Euclidean distances between the rows of ``x`` and those of ``y`` (default: ``x``)."""
     x = x.float()
-    sq = (x * x).sum(1)
-    d2 = sq[:, None] + sq[None, :] - 2.0 * (x @ x.t())
+    y = x if y is None else y.float()
+    d2 = (x * x).sum(1)[:, None] + (y * y).sum(1)[None, :] - 2.0 * (x @ y.t())
     return d2.clamp_min(1e-12).sqrt()
 
 
-def batch_hard_triplet(features: torch.Tensor, labels: torch.Tensor, margin: float = 0.3) -> torch.Tensor:
+def batch_hard_triplet(features: torch.Tensor, labels: torch.Tensor, margin: float = 0.3,
+                       gather: bool = False) -> torch.Tensor:
     """Eq. 6: for each anchor, the hardest positive and hardest negative in the P x K batch.
 
     Averaged over the anchors that have at least one positive and one negative. Raises ValueError when
     no anchor has both (for example a batch of K = 1), since the loss would otherwise be NaN.
+    Under DDP the anchors are this rank's samples; ``gather`` mines their positives and negatives among
+    every rank's features (the global batch) instead of this rank's alone (fast-reid's default).
     """
+    from . import distributed as ddp
+
+    cand, cand_labels, offset = features, labels, 0
+    if gather and ddp.world_size() > 1:
+        cand, offset = ddp.all_gather_keep_grad(features)
+        cand_labels = ddp.all_gather_cat(labels)
     keep = labels >= 0
-    both = keep[:, None] & keep[None, :]
-    d = pairwise_euclidean(features)
-    same = labels[:, None] == labels[None, :]
-    eye = torch.eye(len(labels), dtype=torch.bool, device=labels.device)
+    both = keep[:, None] & (cand_labels >= 0)[None, :]
+    d = pairwise_euclidean(features, cand)
+    same = labels[:, None] == cand_labels[None, :]
+    n, m = len(labels), len(cand_labels)
+    eye = torch.arange(n, device=labels.device)[:, None] + offset == torch.arange(m, device=labels.device)[None, :]
     pos = same & ~eye & both
     neg = ~same & both
     valid = pos.any(1) & neg.any(1)
@@ -111,7 +122,14 @@ class OIMLoss(nn.Module):
 
     @torch.no_grad()
     def update(self, x: torch.Tensor, labels: torch.Tensor) -> None:
-        """Momentum update of the table (labelled samples) and push into the queue (label -1)."""
+        """Momentum update of the table (labelled samples) and push into the queue (label -1).
+
+        Under DDP every rank's features and labels are gathered first (in rank order, which is the global
+        batch's order), so all ranks apply the same update and keep the same table and queue."""
+        from . import distributed as ddp
+
+        if ddp.world_size() > 1:
+            x, labels = ddp.all_gather_cat(x), ddp.all_gather_cat(labels)
         lab = labels >= 0
         if self.update_rule == "identity-mean":
             ys, inv = labels[lab].unique(return_inverse=True)
@@ -186,6 +204,7 @@ class LossConfig:
     triplet: bool = True
     mse: bool = True
     margin: float = 1.2
+    triplet_gather: bool = False  # under DDP: mine over every rank's features, not this rank's
     label_smoothing: float = 0.0
     oim_queue: int = 5000
     oim_tau: float = 1 / 30
@@ -238,7 +257,7 @@ class HENetLoss(nn.Module):
         for b in out.branches:
             ce_terms.append(cross_entropy(b.global_logits, labels, c.label_smoothing))
             if c.triplet and b.name != "R16":
-                tri_terms.append(batch_hard_triplet(b.global_feat, labels, c.margin))
+                tri_terms.append(batch_hard_triplet(b.global_feat, labels, c.margin, c.triplet_gather))
             for feat, logits in zip(b.part_feats, b.part_logits, strict=True):
                 ce_terms.append(cross_entropy(logits, labels, c.label_smoothing))
                 if c.oim:

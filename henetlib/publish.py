@@ -18,28 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from . import experiments as ex
+from . import study
 from .utils import atomic_write_bytes, git_commit, hardware_string, results_dir
 
-# The order runs are trained in: the runs whose weights the extras need come first (Fig. 5's four models,
-# Table 4's all-losses model for CAM and ranked lists), so one call already yields them.
-ORDER = ("fig5", "table4", "table1", "table3", "table2", "fig4")
 SMALL_FILES = ("result.json", "occlusion.json", "ranked.npz", "cams-gradcam-4.npz")
 
 
 def study_configs(ctx: ex.StudyContext) -> list[tuple[str, Any]]:
-    """(grid, config) for every run of the study, in ORDER, without duplicates."""
-    out, seen = [], set()
-    for grid in ORDER:
-        if grid == "fig5":
-            cfgs = [c for seed in ctx.seeds for _, c in ex.fig5_configs(ctx.profile, seed, **ctx.common)]
-        else:
-            cfgs = [r[-1] for r in getattr(ex, f"{grid}_configs")(ctx.profile, ctx.seeds, **ctx.common)]
-        for c in cfgs:
-            k = ex.result_key(c, ex.dataset_for(c))
-            if k not in seen:
-                seen.add(k)
-                out.append((grid, c))
-    return out
+    """(grid, config) for every run of the study, in study.ORDER, without duplicates."""
+    return study.study_configs(ctx.profile, ctx.seeds, **ctx.common)
 
 
 def available_results(ctx: ex.StudyContext) -> list:
@@ -87,10 +74,10 @@ def extras(ctx: ex.StudyContext, progress: bool = True) -> None:
     """What needs weights, for every trained model that has them here."""
     ds = ctx.dataset()
     for seed in ctx.seeds:
-        rows = ex.fig5_configs(ctx.profile, seed, **ctx.common)
+        rows = study.fig5_configs(ctx.profile, seed, **ctx.common)
         res = [ex.lookup(c, ds) for _, c in rows]
         if all(r is not None and not r.published and not (r.folder / "occlusion.json").exists() for r in res):
-            levels = ex.FIG5_LEVELS.get(ctx.profile, ex.FIG5_LEVELS["gpu"])
+            levels = study.FIG5_LEVELS.get(ctx.profile, study.FIG5_LEVELS["gpu"])
             for r in res:
                 ex.occlusion_curve(r, levels=levels, seed=seed, device=ctx.device)
             if progress:

@@ -357,15 +357,29 @@ def generate(root: str | Path, profile: str | SynthProfile = "small", workers: i
     The set is written into a temporary folder and renamed at the end, so an interrupted generation never
     leaves a half set that looks complete. Returns the data set folder.
     """
-    p = PROFILES[profile] if isinstance(profile, str) else profile
     if isinstance(profile, str) and profile not in PROFILES:
         raise ValueError(f"unknown SynthReID profile {profile!r}; use one of {sorted(PROFILES)}.")
+    p = PROFILES[profile] if isinstance(profile, str) else profile
     dest = Path(root) / p.name
-    stamp = dest / "synthreid.json"
-    if stamp.exists() and not force:
-        meta = json.loads(stamp.read_text())
-        if meta.get("profile") == json.loads(json.dumps(asdict(p))):  # tuples come back as lists
+    if not force and _complete(dest, p):
+        return dest
+    from .utils import RunLock
+
+    # DDP ranks and sharded jobs on one folder generate it once: the others wait, then find it complete
+    with RunLock(root, f".{p.name}.lock"):
+        if not force and _complete(dest, p):
             return dest
+        return _write(root, dest, p, workers, verbose)
+
+
+def _complete(dest: Path, p: SynthProfile) -> bool:
+    stamp = dest / "synthreid.json"
+    if not stamp.exists():
+        return False
+    return json.loads(stamp.read_text()).get("profile") == json.loads(json.dumps(asdict(p)))  # tuples -> lists
+
+
+def _write(root: str | Path, dest: Path, p: SynthProfile, workers: int | None, verbose: bool) -> Path:
     tmp = Path(root) / f".{p.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     for folder in ("bounding_box_train", "bounding_box_test", "query"):

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from . import distributed as ddp
 from .data import DeviceStore, RandomIdentitySampler, ReIDDataset, build_dataset, build_train_loader
 from .evaluation import TEST_PROTOCOLS, evaluate_ranking, pairwise_distance
 from .losses import HENetLoss, LossConfig, loss_names
@@ -76,6 +77,9 @@ class TrainConfig:
     data_path: str = "auto"  # auto, device, loader
     checkpoint_every: int = 10
     test_protocol: str = "flip-l2"  # "flip-l2": mean of image and flip, L2-normalised; "raw": as is
+    # several processes (torchrun; docs/SCALING.md): they act only when there is more than one rank
+    sync_bn: bool = False  # synchronise BatchNorm statistics across ranks (CUDA only)
+    triplet_gather: bool = False  # batch-hard mining over every rank's features, not each rank's own
 
     def __post_init__(self) -> None:
         self.stripes = tuple(int(s) for s in self.stripes)
@@ -114,7 +118,8 @@ class TrainConfig:
     @property
     def loss_config(self) -> LossConfig:
         return LossConfig(oim=self.oim, triplet=self.triplet, mse=self.mse, margin=self.triplet_margin,
-                          oim_update=self.oim_update, recon_target=self.recon_target)
+                          oim_update=self.oim_update, recon_target=self.recon_target,
+                          triplet_gather=self.triplet_gather)
 
     def effective_losses(self) -> tuple[bool, bool, bool]:
         """(OIM, triplet, MSE) as they act: OIM needs a P(k) branch, triplet a stripe branch, MSE R16."""
@@ -130,7 +135,10 @@ class TrainConfig:
         """The fields that define the result (execution details such as device are left out)."""
         # Fields that do not change what a run computes stay out: a new field in the identity would orphan
         # every cached and published result (skipping files already changes the data set's fingerprint).
-        skip = {"device", "data_path", "checkpoint_every", "compile", "from_scratch", "skip_bad_images"}
+        # The DDP options are left out with the world size: a run keeps its key, and so its checkpoint and
+        # result, whatever number of processes trains it (docs/SCALING.md says what that means for results).
+        skip = {"device", "data_path", "checkpoint_every", "compile", "from_scratch", "skip_bad_images",
+                "sync_bn", "triplet_gather"}
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
         out["oim"], out["triplet"], out["mse"] = self.effective_losses()
         return out
@@ -183,11 +191,12 @@ def make_config(profile: str = "smoke", **overrides: Any) -> TrainConfig:
 @dataclass
 class EpochLog:
     epoch: int
-    loss: float
+    loss: float  # mean over the epoch's steps (and over the ranks under DDP)
     terms: dict[str, float]
     lr: float
     seconds: float
-    images: int
+    images: int  # every rank's images
+    world_size: int = 1  # processes that trained this epoch (a resumed run may change it)
 
 
 @dataclass
@@ -201,6 +210,7 @@ class TrainOutput:
     metrics: dict[str, Any] = field(default_factory=dict)
     hardware: str = ""
     per_query: dict[str, list] = field(default_factory=dict)  # first-hit rank and AP per query
+    distributed: dict[str, Any] = field(default_factory=dict)  # world size, backend, ... under DDP
 
     @property
     def images_per_second(self) -> float:
@@ -239,8 +249,15 @@ def _use_device_store(cfg: TrainConfig, ds: ReIDDataset, dev: torch.device) -> b
 
 def train(cfg: TrainConfig, out_dir: str | Path | None = None, progress: bool = True,
           dataset: ReIDDataset | None = None, evaluate: bool = True) -> TrainOutput:
-    """Train one configuration; resumes from ``out_dir/last.pt`` when a previous run was interrupted."""
-    dev = pick_device(cfg.device)
+    """Train one configuration; resumes from ``out_dir/last.pt`` when a previous run was interrupted.
+
+    Under torchrun every rank calls this: the model is wrapped in DDP, each rank trains on its share of the
+    global P*N x K batch, and rank 0 alone writes checkpoints and evaluates (the others return no metrics).
+    A checkpoint holds nothing per rank, so a run resumes with any number of processes."""
+    ddp.setup(cfg.device)
+    ddp.check(cfg.sync_bn, cfg.device)
+    dev = ddp.device_for(cfg.device)
+    rank, world, main = ddp.rank(), ddp.world_size(), ddp.is_main()
     seed_everything(cfg.seed)
     ds = dataset or build_dataset(cfg.dataset, cfg.data_root, cfg.synth_size, verbose=progress,
                                   skip_bad_images=cfg.skip_bad_images)
@@ -250,19 +267,15 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, progress: bool = 
     amp = _amp_dtype(cfg, dev)
     if dev.type == "cuda" and cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    # R16's decoder gets no gradient when MSE is off: DDP must be told, or it waits for those gradients
+    net = ddp.wrap(model, dev, cfg.sync_bn, find_unused=cfg.recovery and not cfg.effective_losses()[2])
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay,
                            fused=dev.type == "cuda")  # one kernel for the whole update on the GPU
     out = TrainOutput(cfg, model, ds, hardware=hardware_string(dev))
     start_epoch = 0
     ckpt = Path(out_dir) / "last.pt" if out_dir else None
-    state = None
-    if ckpt is not None and ckpt.exists():
-        try:
-            state = torch.load(ckpt, map_location=dev, weights_only=True)  # tensors and plain types only: no pickle
-        except Exception as e:  # noqa: BLE001 - a checkpoint cut short: start over rather than stop
-            from .utils import quarantine
-
-            quarantine(ckpt, str(e).splitlines()[0][:200])
+    state = _load_checkpoint(ckpt) if main else None
+    state = ddp.broadcast(state)  # every rank resumes from rank 0's checkpoint
     if state is not None:
         model.load_state_dict(state["model"])
         criterion.load_state_dict(state["criterion"])
@@ -270,27 +283,26 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, progress: bool = 
         start_epoch = state["epoch"] + 1
         out.history = [EpochLog(**h) for h in state["history"]]
         out.train_seconds, out.train_images = state["train_seconds"], state["train_images"]
-        if progress:
+        if progress and main:
             print(f"resuming {cfg.name()} from epoch {start_epoch} ({ckpt})")
-    step_fn = model
-    if cfg.compile:
-        step_fn = torch.compile(model)
+    step_fn = torch.compile(net) if cfg.compile else net
 
-    gen = torch.Generator(device=dev).manual_seed(cfg.seed + 7)
+    # rank 0 keeps the single-process random stream; the other ranks draw their own flips and erasing
+    gen = torch.Generator(device=dev).manual_seed(cfg.seed + 7 + 1_000_003 * rank)
     store = None
     if _use_device_store(cfg, ds, dev):
         store = cached_store(ds, "train", cfg.input_size, dev)
-        sampler = RandomIdentitySampler(ds.train, cfg.p, cfg.k, cfg.num_unlabeled, cfg.seed)
+        sampler = RandomIdentitySampler(ds.train, cfg.p, cfg.k, cfg.num_unlabeled, cfg.seed, rank, world)
         loader = None
     else:
         # erasing happens on the batch below, as on the device path, so R16 can see the clean images
         loader = build_train_loader(ds, cfg.input_size, cfg.p, cfg.k, None, cfg.seed,
-                                    num_unlabeled=cfg.num_unlabeled)
+                                    num_unlabeled=cfg.num_unlabeled, rank=rank, world_size=world)
         sampler = loader.batch_sampler
     erasing = cfg.erasing_config
 
     model.train()
-    bar = tqdm(range(start_epoch, cfg.epochs), desc=cfg.name(), disable=not progress, leave=False)
+    bar = tqdm(range(start_epoch, cfg.epochs), desc=cfg.name(), disable=not (progress and main), leave=False)
     for epoch in bar:
         for g in opt.param_groups:
             g["lr"] = _lr_at(cfg, epoch)
@@ -322,8 +334,14 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, progress: bool = 
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         secs = time.perf_counter() - t0
-        terms = {k_: float(v) / max(n_steps, 1) for k_, v in sums.items()}
-        log = EpochLog(epoch, terms.pop("total", float("nan")), terms, opt.param_groups[0]["lr"], secs, n_img)
+        names = sorted(sums)
+        if names:  # one all-reduce per epoch: the logged loss is the global batch's
+            totals = ddp.all_reduce_mean(torch.stack([sums[k_] for k_ in names])).tolist()
+            terms = {k_: v / max(n_steps, 1) for k_, v in zip(names, totals, strict=True)}
+        else:
+            terms = {}
+        n_img *= world
+        log = EpochLog(epoch, terms.pop("total", float("nan")), terms, opt.param_groups[0]["lr"], secs, n_img, world)
         out.history.append(log)
         out.train_seconds += secs
         out.train_images += n_img
@@ -331,17 +349,45 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, progress: bool = 
             raise FloatingPointError(f"{cfg.name()}: loss became {log.loss} at epoch {epoch}; lower the lr.")
         bar.set_postfix(loss=f"{log.loss:.3f}", **{k_: f"{v:.3f}" for k_, v in terms.items()},
                         ips=f"{n_img / max(secs, 1e-9):.0f}")
-        if ckpt is not None and ((epoch + 1) % cfg.checkpoint_every == 0) and epoch + 1 < cfg.epochs:
+        if main and ckpt is not None and ((epoch + 1) % cfg.checkpoint_every == 0) and epoch + 1 < cfg.epochs:
             atomic_torch_save({"model": model.state_dict(), "criterion": criterion.state_dict(),
                                "optimizer": opt.state_dict(), "epoch": epoch,
                                "history": [asdict(h) for h in out.history],
                                "train_seconds": out.train_seconds, "train_images": out.train_images}, ckpt)
     model.eval()
-    if evaluate:
+    if ddp.active():
+        out.distributed = _distributed_record(cfg, criterion)
+    if evaluate and main:
         ev = cached_evaluator(ds, cfg.input_size, dev)
         out.metrics = ev(model, protocol=cfg.test_protocol, amp=amp, all_protocols=True)
         out.per_query = ev.last_per_query
     return out
+
+
+def _load_checkpoint(ckpt: Path | None) -> dict[str, Any] | None:
+    """``last.pt`` on the CPU (every rank moves what it needs to its device), or None. A checkpoint cut
+    short is moved aside and the run starts over rather than stopping."""
+    if ckpt is None or not ckpt.exists():
+        return None
+    try:
+        return torch.load(ckpt, map_location="cpu", weights_only=True)  # tensors and plain types: no pickle
+    except Exception as e:  # noqa: BLE001 - any unreadable checkpoint
+        from .utils import quarantine
+
+        quarantine(ckpt, str(e).splitlines()[0][:200])
+        return None
+
+
+def _distributed_record(cfg: TrainConfig, criterion: HENetLoss) -> dict[str, Any]:
+    """What a DDP run records in its result; raises if the ranks' OIM tables and queues differ."""
+    digests = ddp.gather_objects(ddp.state_digest(criterion))
+    if len(set(digests)) > 1:
+        raise RuntimeError(f"{cfg.name()}: the ranks' OIM tables differ after training ({digests}); the "
+                           "all-gather before the OIM update did not run on every rank.")
+    world = ddp.world_size()
+    return {"world_size": world, "backend": ddp.backend(), "global_batch": cfg.p * world * cfg.k,
+            "sync_bn": cfg.sync_bn and world > 1, "triplet_gather": cfg.triplet_gather and world > 1,
+            "criterion_digest_per_rank": digests}
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -103,8 +103,8 @@ class RunLock:
     """An exclusive lock on one run's folder (``fcntl.flock`` on ``.lock``): two processes never train the
     same run at once. The kernel drops the lock when its process dies, so a killed run leaves no stale lock."""
 
-    def __init__(self, folder: str | Path):
-        self.path = Path(folder) / ".lock"
+    def __init__(self, folder: str | Path, name: str = ".lock"):
+        self.path = Path(folder) / name
         self.fd: int | None = None
 
     def acquire(self, blocking: bool = True) -> bool:

@@ -112,13 +112,14 @@ _SWEEP = textwrap.dedent('''
     import os, sys, warnings
     warnings.filterwarnings("ignore")
     from henetlib import experiments as ex
+    from henetlib import study
     real = ex.train
     def logged(cfg, *a, **k):
         with open(os.environ["TRAIN_LOG"], "a") as f:
             f.write(cfg.name() + "\\n")
         return real(cfg, *a, **k)
     ex.train = logged
-    rows = ex.table4_configs("test", (0,), device="cpu")
+    rows = study.table4_configs("test", (0,), device="cpu")
     res = ex.sweep([r[-1] for r in rows], progress=False)
     print("TABLE", len(res), sum(r.metrics["R1"] >= 0 for r in res))
 ''')

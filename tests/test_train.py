@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from henetlib import experiments as ex
+from henetlib import study
 from henetlib import train as train_mod
 from henetlib.train import TrainConfig, load_trained, make_config, train
 
@@ -80,15 +81,15 @@ def test_run_caches_and_sweep_dedups(isolated_dirs, monkeypatch):
 
 
 def test_study_rows_cover_the_tables():
-    assert len(ex.table2_configs("test")) == 7
-    assert len(ex.table3_configs("test")) == 7
-    t4 = {tuple(c.effective_losses()) for _, _, c in ex.table4_configs("test")}
+    assert len(study.table2_configs("test")) == 7
+    assert len(study.table3_configs("test")) == 7
+    t4 = {tuple(c.effective_losses()) for _, _, c in study.table4_configs("test")}
     assert len(t4) == 8
-    fig4 = ex.fig4_configs("smoke")
+    fig4 = study.fig4_configs("smoke")
     assert {m for m, *_ in fig4} == {"RE", "RPE(10)", "RPE(20)", "RPE(30)", "RPE(40)", "RE+RPE(20)"}
-    assert set(ex.paper_rows("table3")) == {label for label, _, _ in ex.table3_configs("test")}
-    assert set(ex.paper_rows("table2")) == {label for label, _, _ in ex.table2_configs("test")}
-    assert set(ex.paper_rows("table4")) == {label for label, _, _ in ex.table4_configs("test")}
+    assert set(ex.paper_rows("table3")) == {label for label, _, _ in study.table3_configs("test")}
+    assert set(ex.paper_rows("table2")) == {label for label, _, _ in study.table2_configs("test")}
+    assert set(ex.paper_rows("table4")) == {label for label, _, _ in study.table4_configs("test")}
 
 
 def test_cli_bad_data_root_is_one_clear_line(tmp_path, capsys):
