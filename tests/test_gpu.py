@@ -115,3 +115,22 @@ def test_evaluation_cuda_equals_cpu():
     b = evaluate_ranking(torch.from_numpy(d).to(CUDA), qp, gp, qc, gc)
     assert np.allclose(a.cmc, b.cmc) and abs(a.mAP - b.mAP) < 1e-6
     assert np.array_equal(a.query_first_rank, b.query_first_rank)
+
+
+def test_ddp_nccl_world_size_one(tmp_path):
+    """torchrun with the NCCL backend on one GPU (world size 1): DDP wraps, trains and writes one result.
+    Several GPUs cannot be tested on a one-GPU machine."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, **{k: str(tmp_path / v) for k, v in (("HENET_RESULTS_DIR", "results"),
+                                                               ("HENET_DATA_DIR", "data"))}}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1", "-m", "henetlib",
+           "run", "--profile", "test", "--device", "cuda", "--sync-bn", "--triplet-gather"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    (f,) = (tmp_path / "results").glob("*/result.json")
+    d = json.loads(f.read_text())["distributed"]
+    assert d["backend"] == "nccl" and d["world_size"] == 1

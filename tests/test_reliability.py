@@ -200,3 +200,27 @@ def test_a_diverging_run_stops_clearly_and_caches_nothing(isolated_dirs):
     with pytest.raises(FloatingPointError, match="lower the lr"):
         ex.run(cfg, progress=False)
     assert not list((isolated_dirs / "results").glob("*/result.json"))
+
+
+_GENERATE = textwrap.dedent('''
+    import sys, time
+    from pathlib import Path
+    from henetlib.synth import generate
+    root, me = Path(sys.argv[1]), sys.argv[2]
+    (root.parent / f"ready-{me}").touch()
+    while len(list(root.parent.glob("ready-*"))) < 2:  # start generating together
+        time.sleep(0.01)
+    print("DEST", generate(root, "tiny", workers=1, verbose=True))
+''')
+
+
+def test_concurrent_synthreid_generation_writes_once(tmp_path):
+    """Two DDP ranks (or array jobs) reaching a missing SynthReID at the same moment: one writes it."""
+    root = tmp_path / "synthreid"
+    procs = [subprocess.Popen([sys.executable, "-c", _GENERATE, str(root), str(i)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    text = "".join(o for o, _ in outs)
+    assert text.count("generating") == 1 and text.count("DEST") == 2
+    assert (root / "tiny" / "synthreid.json").exists() and not list(root.glob(".tiny.tmp-*"))
