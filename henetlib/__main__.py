@@ -189,7 +189,7 @@ def _train_commands(args: argparse.Namespace, ex, ddp, make_config) -> int:
     t0 = time.time()
     if args.cmd == "study" and (args.shard or args.list):
         index, count = study.parse_shard(args.shard or "1/1")
-        runs = study.shard(study.study_configs(ctx.profile, ctx.seeds, **ctx.common), index, count)
+        runs = study.shard(ctx.runs(), index, count)
         if args.list:
             if main:
                 for grid, cfg in runs:
@@ -205,7 +205,7 @@ def _train_commands(args: argparse.Namespace, ex, ddp, make_config) -> int:
         return 0
     if ddp.world_size() > 1:
         # every rank trains the runs together; then rank 0 alone renders the tables from the cache
-        todo = study.study_configs(ctx.profile, ctx.seeds, grids=names, **ctx.common)
+        todo = ctx.runs(names)
         ex.sweep([c for _, c in todo], progress=main)
         ddp.cleanup()
         if not main:

@@ -513,6 +513,13 @@ class StudyContext:
     def dataset(self) -> ReIDDataset:
         return dataset_for(make_config(self.profile, **self.common))
 
+    def runs(self, grids: tuple[str, ...] | None = None) -> list[tuple[str, TrainConfig]]:
+        """(grid, config) of every run of ``grids`` (default: the whole study), each once, in the study's
+        stable order (what ``study --shard`` slices and ``publish`` trains)."""
+        from . import study
+
+        return study.study_configs(self.profile, self.seeds, grids or study.ORDER, **self.common)
+
     def hardware(self) -> str:
         from .utils import hardware_string
 

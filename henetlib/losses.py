@@ -31,8 +31,12 @@ def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, label_smoothing: f
 def pairwise_euclidean(x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
     """Euclidean distances between the rows of ``x`` and those of ``y`` (default: ``x``)."""
     x = x.float()
-    y = x if y is None else y.float()
-    d2 = (x * x).sum(1)[:, None] + (y * y).sum(1)[None, :] - 2.0 * (x @ y.t())
+    if y is None:  # one squared norm used twice: the one-process gradients keep their rounding
+        sq = (x * x).sum(1)
+        d2 = sq[:, None] + sq[None, :] - 2.0 * (x @ x.t())
+    else:
+        y = y.float()
+        d2 = (x * x).sum(1)[:, None] + (y * y).sum(1)[None, :] - 2.0 * (x @ y.t())
     return d2.clamp_min(1e-12).sqrt()
 
 
@@ -53,7 +57,7 @@ def batch_hard_triplet(features: torch.Tensor, labels: torch.Tensor, margin: flo
         cand_labels = ddp.all_gather_cat(labels)
     keep = labels >= 0
     both = keep[:, None] & (cand_labels >= 0)[None, :]
-    d = pairwise_euclidean(features, cand)
+    d = pairwise_euclidean(features) if cand is features else pairwise_euclidean(features, cand)
     same = labels[:, None] == cand_labels[None, :]
     n, m = len(labels), len(cand_labels)
     eye = torch.arange(n, device=labels.device)[:, None] + offset == torch.arange(m, device=labels.device)[None, :]

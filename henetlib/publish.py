@@ -24,14 +24,9 @@ from .utils import atomic_write_bytes, git_commit, hardware_string, results_dir
 SMALL_FILES = ("result.json", "occlusion.json", "ranked.npz", "cams-gradcam-4.npz")
 
 
-def study_configs(ctx: ex.StudyContext) -> list[tuple[str, Any]]:
-    """(grid, config) for every run of the study, in study.ORDER, without duplicates."""
-    return study.study_configs(ctx.profile, ctx.seeds, **ctx.common)
-
-
 def available_results(ctx: ex.StudyContext) -> list:
     """Every run of the study that is cached here or published (nothing is trained)."""
-    return [r for _, c in study_configs(ctx) if (r := ex.lookup(c, ex.dataset_for(c))) is not None]
+    return [r for _, c in ctx.runs() if (r := ex.lookup(c, ex.dataset_for(c))) is not None]
 
 
 def can_train(ctx: ex.StudyContext) -> bool:
@@ -46,7 +41,7 @@ def train_within(ctx: ex.StudyContext, budget_s: float, progress: bool = True,
     With ``out_dir``, the extras and the archive are refreshed after every run, so a call cut short by its
     time limit still brings back everything finished before."""
     t0 = time.time()
-    todo = [(g, c) for g, c in study_configs(ctx) if ex.lookup(c, ex.dataset_for(c)) is None]
+    todo = [(g, c) for g, c in ctx.runs() if ex.lookup(c, ex.dataset_for(c)) is None]
     done = 0
     per_run = 0.0
     for grid, cfg in todo:
