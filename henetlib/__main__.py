@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     from .train import make_config
 
     if args.cmd in ("run", "study", *GRIDS):
-        rc = _train_commands(args, ex, ddp, make_config)
+        rc = _train_commands(args)
         ddp.cleanup()  # not on an error: torchrun stops the other ranks, a barrier here would hang
         return rc
 
@@ -158,9 +158,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _train_commands(args: argparse.Namespace, ex, ddp, make_config) -> int:
+def _train_commands(args: argparse.Namespace) -> int:
     """run / study / one grid; under torchrun every rank executes this and rank 0 prints."""
+    from . import distributed as ddp
+    from . import experiments as ex
     from . import study
+    from .train import make_config
 
     ddp.setup(args.device)
     ddp.check(args.sync_bn, args.device)
