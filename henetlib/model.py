@@ -304,6 +304,9 @@ class HENet(nn.Module):
         self.backbone_name = backbone
         self.input_size = tuple(input_size)
         self.split = split
+        # Training runs the decoder only when eq. 9's loss uses it (the engine turns it off otherwise): an
+        # output no loss reads still counts as used for DDP, which then waits for gradients that never come.
+        self.reconstruct = True
 
         net = _load_backbone(backbone, pretrained)
         shared_l3 = net.layer3 if split == "layer3" else net.layer3[0]
@@ -345,7 +348,7 @@ class HENet(nn.Module):
             fr = self.recovery_branch(shared)
             if self.training:
                 outs.append(BranchOutput("R16", fr, self.recovery_branch.fc(fr)))
-                recon = self.recovery_branch.decoder(fr)
+                recon = self.recovery_branch.decoder(fr) if self.reconstruct else None
             else:
                 outs.append(BranchOutput("R16", fr, fr[:, :0]))
         out = HENetOutput(outs, recon)

@@ -226,6 +226,7 @@ def _amp_dtype(cfg: TrainConfig, dev: torch.device) -> torch.dtype | None:
 def build_for(cfg: TrainConfig, ds: ReIDDataset) -> tuple[HENet, HENetLoss]:
     model = HENet(ds.num_train_pids, cfg.stripes, cfg.recovery, cfg.backbone, cfg.pretrained,
                   input_size=cfg.input_size, split=cfg.split)
+    model.reconstruct = cfg.effective_losses()[2]  # R16's decoder runs only for the MSE term
     criterion = HENetLoss(ds.num_train_pids, cfg.stripes, cfg.loss_config)
     criterion.set_batch_structure(cfg.k)  # the P x K sampler: no identity has more than K samples a batch
     return model, criterion
@@ -268,7 +269,7 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, progress: bool = 
     if dev.type == "cuda" and cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     # R16's decoder gets no gradient when MSE is off: DDP must be told, or it waits for those gradients
-    net = ddp.wrap(model, dev, cfg.sync_bn, find_unused=cfg.recovery and not cfg.effective_losses()[2])
+    net = ddp.wrap(model, dev, cfg.sync_bn, find_unused=cfg.recovery and not model.reconstruct)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay,
                            fused=dev.type == "cuda")  # one kernel for the whole update on the GPU
     out = TrainOutput(cfg, model, ds, hardware=hardware_string(dev))

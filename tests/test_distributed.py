@@ -146,3 +146,16 @@ def test_torchrun_two_processes_resume_a_one_process_run(isolated_dirs, monkeypa
     assert ddp_epoch["loss"] == pytest.approx(one_epoch.loss, rel=0.10)
     assert ddp_epoch["terms"]["ce"] == pytest.approx(one_epoch.terms["ce"], rel=0.02)
     assert ddp_epoch["terms"]["oim"] == pytest.approx(one_epoch.terms["oim"], rel=0.05)
+
+
+def test_torchrun_sweeps_a_table_then_rank_zero_renders_it(isolated_dirs):
+    """A table under torchrun: every rank trains each run (Table 4 has runs whose R16 decoder no loss
+    uses), then rank 0 alone renders the table from the cache."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "henetlib",
+           "table4", "--profile", "test", "--device", "cpu"]
+    proc = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
+                          timeout=240)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    results = [json.loads(f.read_text()) for f in (isolated_dirs / "results").glob("*/result.json")]
+    assert len(results) == 8 and all(r["distributed"]["world_size"] == 2 for r in results)
+    assert proc.stdout.count("table4: 8 runs ready") == 1 and proc.stdout.count("OIM+Tri+MSE") == 1
