@@ -197,8 +197,9 @@ def _train_commands(args: argparse.Namespace) -> int:
             if main:
                 for grid, cfg in runs:
                     ds = ex.dataset_for(cfg)
-                    done = "done" if ex.lookup(cfg, ds) is not None else "todo"
-                    print(f"{done}  {ex.result_key(cfg, ds)}  {grid:6s}  {cfg.name()}")
+                    key = ex.result_key(cfg, ds)
+                    done = "done" if ex.lookup(cfg, ds, key) is not None else "todo"
+                    print(f"{done}  {key}  {grid:6s}  {cfg.name()}")
                 print(f"shard {index}/{count}: {len(runs)} runs")
             return 0
         results = ex.sweep([c for _, c in runs], progress=main)

@@ -102,11 +102,6 @@ def cleanup() -> None:
         _closed = True
 
 
-def barrier() -> None:
-    if active():
-        dist.barrier()
-
-
 def broadcast(obj: Any) -> Any:
     """Rank 0's ``obj`` on every rank (pickled; for small objects and CPU tensors)."""
     if world_size() == 1:

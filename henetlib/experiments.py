@@ -29,9 +29,11 @@ from .rpe import ErasingConfig
 from .study import (
     ALL_LOSSES,
     FIG5_LEVELS,
+    ORDER,
     fig4_configs,
     fig5_configs,
     structure_label,
+    study_configs,
     table1_configs,
     table2_configs,
     table3_configs,
@@ -305,14 +307,7 @@ def sweep(configs: list[TrainConfig], progress: bool = True) -> list[Result]:
     keys = [result_key(cfg, dataset_for(cfg)) for cfg in configs]
     if ddp.world_size() > 1:
         return _sweep_ranks(configs, keys, progress)
-    results: dict[str, Result] = {}
-    todo: dict[str, TrainConfig] = {}
-    for key, cfg in zip(keys, configs, strict=True):
-        cached = lookup(cfg, dataset_for(cfg), key)
-        if cached is not None:
-            results[key] = cached
-        else:
-            todo.setdefault(key, cfg)
+    results, todo = _split_cached(configs, keys)
     if progress and todo:
         print(f"sweep: {len(results)} cached, {len(todo)} to train", flush=True)
     _refuse_slow_training(list(todo.values()))
@@ -332,25 +327,39 @@ def sweep(configs: list[TrainConfig], progress: bool = True) -> list[Result]:
     return [results[k] for k in keys]
 
 
+def _split_cached(configs: list[TrainConfig], keys: list[str]) -> tuple[dict[str, Result], dict[str, TrainConfig]]:
+    """The finished results by key, and one configuration for each key still to train (looked up once)."""
+    results: dict[str, Result] = {}
+    todo: dict[str, TrainConfig] = {}
+    for key, cfg in zip(keys, configs, strict=True):
+        if key in results or key in todo:
+            continue
+        cached = lookup(cfg, dataset_for(cfg), key)
+        if cached is not None:
+            results[key] = cached
+        else:
+            todo[key] = cfg
+    return results, todo
+
+
 def _sweep_ranks(configs: list[TrainConfig], keys: list[str], progress: bool) -> list[Result]:
-    """``sweep`` under torchrun: rank 0 decides what is missing, then all ranks train each run together."""
-    unique: dict[str, TrainConfig] = {}
-    for k, c in zip(keys, configs, strict=True):
-        unique.setdefault(k, c)
-    error = None
+    """``sweep`` under torchrun: rank 0 decides what is missing and tells the others, then all ranks train
+    each missing run together."""
+    plan = None
     if ddp.is_main():
-        todo = [c for k, c in unique.items() if lookup(c, dataset_for(c), k) is None]
+        results, todo = _split_cached(configs, keys)
         if progress and todo:
-            print(f"sweep: {len(unique) - len(todo)} cached, {len(todo)} to train on {ddp.world_size()} ranks",
-                  flush=True)
+            print(f"sweep: {len(results)} cached, {len(todo)} to train on {ddp.world_size()} ranks", flush=True)
         try:
-            _refuse_slow_training(todo)
+            _refuse_slow_training(list(todo.values()))
+            plan = (results, todo, None)
         except ValueError as e:
-            error = str(e)
-    error = ddp.broadcast(error)
+            plan = (results, todo, str(e))
+    results, todo, error = ddp.broadcast(plan)
     if error:
         raise ValueError(error)
-    results = {k: run(c, progress=progress) for k, c in unique.items()}
+    for key, cfg in todo.items():
+        results[key] = run(cfg, progress=progress)
     return [results[k] for k in keys]
 
 
@@ -516,9 +525,7 @@ class StudyContext:
     def runs(self, grids: tuple[str, ...] | None = None) -> list[tuple[str, TrainConfig]]:
         """(grid, config) of every run of ``grids`` (default: the whole study), each once, in the study's
         stable order (what ``study --shard`` slices and ``publish`` trains)."""
-        from . import study
-
-        return study.study_configs(self.profile, self.seeds, grids or study.ORDER, **self.common)
+        return study_configs(self.profile, self.seeds, grids or ORDER, **self.common)
 
     def hardware(self) -> str:
         from .utils import hardware_string
@@ -532,12 +539,11 @@ class StudyContext:
         seeds = f"seeds {', '.join(map(str, self.seeds))}"
         notes = [f"{seeds}.", "± is half the 95% bootstrap interval over queries"
                  + (" and seeds." if len(self.seeds) > 1 else ".")]
-        ranks = sorted({r.distributed.get("world_size", 1) for r in results or []})
-        if ranks != [1] and ranks:
-            multi = [r for r in results if r.distributed.get("world_size", 1) > 1]
-            notes.append(f"{len(multi)} of {len(results)} runs were trained with DDP on "
-                         f"{', '.join(str(n) for n in ranks if n > 1)} processes (global batch P x processes x K; "
-                         "docs/SCALING.md).")
+        sizes = [r.distributed.get("world_size", 1) for r in results or []]
+        if any(n > 1 for n in sizes):
+            notes.append(f"{sum(n > 1 for n in sizes)} of {len(sizes)} runs were trained with DDP on "
+                         f"{', '.join(str(n) for n in sorted(set(sizes)) if n > 1)} processes (global batch "
+                         "P x processes x K; docs/SCALING.md).")
         pub = [r for r in results or [] if r.published]
         if pub:
             prov = published_provenance(self.profile)

@@ -122,11 +122,13 @@ ORDER = ("fig5", "table4", "table1", "table3", "table2", "fig4")
 
 def grid_configs(grid: str, profile: str, seeds=(0,), **common: Any) -> list[TrainConfig]:
     """The configurations of one table or figure (``table1`` ... ``fig5``), in row and seed order."""
-    if grid == "fig5":
+    if grid == "fig5":  # one seed per call: its rows are (label, config)
         return [c for seed in seeds for _, c in fig5_configs(profile, seed, **common)]
-    if grid not in ORDER:
+    tables = {"table1": table1_configs, "table2": table2_configs, "table3": table3_configs,
+              "table4": table4_configs, "fig4": fig4_configs}
+    if grid not in tables:
         raise ValueError(f"unknown table or figure {grid!r}; use one of {', '.join(ORDER)}.")
-    return [r[-1] for r in globals()[f"{grid}_configs"](profile, seeds, **common)]
+    return [r[-1] for r in tables[grid](profile, seeds, **common)]
 
 
 def study_configs(profile: str, seeds=(0,), grids: tuple[str, ...] = ORDER,
