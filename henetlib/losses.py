@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import distributed as ddp
 from .model import HENetOutput
 
 
@@ -49,8 +50,6 @@ def batch_hard_triplet(features: torch.Tensor, labels: torch.Tensor, margin: flo
     Under DDP the anchors are this rank's samples; ``gather`` mines their positives and negatives among
     every rank's features (the global batch) instead of this rank's alone (fast-reid's default).
     """
-    from . import distributed as ddp
-
     cand, cand_labels, offset = features, labels, 0
     if gather and ddp.world_size() > 1:
         cand, offset = ddp.all_gather_keep_grad(features)
@@ -130,8 +129,6 @@ class OIMLoss(nn.Module):
 
         Under DDP every rank's features and labels are gathered first (in rank order, which is the global
         batch's order), so all ranks apply the same update and keep the same table and queue."""
-        from . import distributed as ddp
-
         if ddp.world_size() > 1:
             x, labels = ddp.all_gather_cat(x), ddp.all_gather_cat(labels)
         lab = labels >= 0
