@@ -225,3 +225,150 @@ def measure_table1(device: str | torch.device | None = None, input_size: tuple[i
     out["HENet(+Both)"] = out["HENet(+Losses)"]
     atomic_write_json(cache, {k: v.as_dict() for k, v in out.items()})
     return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Table 1 and Fig. 1 as the notebooks print and draw them
+
+# Table 1's methods that the paper reports without FD, V, S or ES: Market-1501 (R1, mAP) in %. They have no
+# speed, so Fig. 1 draws them as horizontal lines (accuracy at any speed), not as points.
+ACCURACY_ONLY = {"SVDNet": (82.3, 62.1), "PAN": (82.8, 63.4), "MultiScale": (88.9, 73.1), "HA-CNN": (91.2, 75.7)}
+HENET_ROWS = ("HENet(Base)", "HENet(+RPE)", "HENet(+Losses)", "HENet(+Both)")
+
+
+def paper_stats(names: tuple[str, ...] | None = None) -> dict[str, ModelStats]:
+    """Table 1's published inputs of eq. 10 (V in the paper's MB, S at the paper's TITAN X)."""
+    from . import paper
+
+    return {k: ModelStats(v["r1"], v["mAP"], v["fd"], v["v"], v["s"]) for k, v in paper.TABLE1.items()
+            if names is None or k in names}
+
+
+def henet_rows(ours, meas: dict[str, Measurement]):
+    """Our four HENet rows (R1/mAP with intervals, from our runs) with our measured V and S, and ES among these
+    four rows (eqs. 10-11) from our numbers and, beside it, from the paper's numbers for the same four rows."""
+    out = ours.copy()
+    out["V MiB"] = out["Method"].map(lambda m: meas[m].inference_size_mb)
+    out["S fps"] = out["Method"].map(lambda m: meas[m].fps_batch1)
+    stats = {r.Method: ModelStats(r.R1, r.mAP, int(r.FD), r["V MiB"], r["S fps"]) for _, r in out.iterrows()}
+    out["ES (ours)"] = out["Method"].map(efficiency_scores(stats))
+    out["ES (paper)"] = out["Method"].map(efficiency_scores(paper_stats(tuple(out["Method"]))))
+    return out
+
+
+def peers_table(meas: dict[str, Measurement]):
+    """Table 1's efficiency columns: the paper's V, S and ES beside ours (V and S measured here on compact
+    rebuilds with random weights; ES from the paper's R1/mAP with our V and S). FD is the same in both
+    (checked), so it appears once."""
+    import pandas as pd
+
+    from . import paper
+
+    rows = []
+    for name, p in paper.TABLE1.items():
+        m = meas[name]
+        if m.feature_dim != p["fd"]:
+            raise ValueError(f"{name}: our rebuild has FD {m.feature_dim}, the paper's {p['fd']}.")
+        rows.append({"Method": name, "R1 (paper)": p["r1"], "mAP (paper)": p["mAP"], "FD": m.feature_dim,
+                     "V MiB (paper)": p["v"], "V MiB (ours)": m.inference_size_mb, "S fps (paper)": p["s"],
+                     "S fps (ours)": m.fps_batch1, "img/s (ours)": m.throughput, "ES (paper)": p["es"]})
+    df = pd.DataFrame(rows)
+    stats = {r["Method"]: ModelStats(r["R1 (paper)"], r["mAP (paper)"], r["FD"], r["V MiB (ours)"], r["S fps (ours)"])
+             for r in rows}
+    df["ES (ours)"] = df["Method"].map(efficiency_scores(stats))
+    return df
+
+
+FIG1_DIFFERENCES = (
+    "Differences from the paper's Fig. 1: speed S is the x axis (log scale) where the paper prints each frame "
+    "rate in parentheses, and mAP gets its own row of panels. SVDNet, PAN, MultiScale and HA-CNN have no V or "
+    "S in Table 1, so they are horizontal lines (their accuracy at any speed). The right panels hold only our "
+    "four HENet rows: the other methods were not trained here, so we have no accuracy of ours for them, and "
+    "our speeds (other hardware, batch 1, float32) are not comparable with the paper's TITAN X speeds, hence "
+    "a panel of their own. +RPE and +Both change training only: they share V and S with Base and +Losses.")
+
+
+# label offsets (points) in the paper's panels, so that neighbouring methods' names do not overlap
+_LABEL_AT = {"AlignedReID": (5, -9, "left"), "PCB": (6, 2, "left"), "HPM": (7, -3, "left"), "MGN": (-7, 5, "right"),
+             "HENet(Base)": (-7, -7, "right"), "HENet(+RPE)": (-7, 3, "right"), "HENet(+Losses)": (7, -8, "left"),
+             "HENet(+Both)": (7, 3, "left")}
+
+
+def _method_style(name: str, i: int) -> tuple[str, str]:
+    """(colour, marker): the compared methods each get a colour; the HENet rows share one colour and differ
+    by marker, the same in the paper's and our panels."""
+    from .report import MARKERS, PALETTE
+
+    if name in HENET_ROWS:
+        return PALETTE[3], MARKERS[HENET_ROWS.index(name)]
+    return (PALETTE[0], PALETTE[1], PALETTE[2], PALETTE[4])[i % 4], MARKERS[4 + i % 4]
+
+
+def fig1(ours, width: float = 7.0, height: float = 5.2):
+    """Fig. 1 redrawn: accuracy (R1 top, mAP bottom) against batch-1 speed S, marker area proportional to V,
+    with a size legend. Left: the paper's Table 1 (every method). Right: our four HENet rows (our R1/mAP with
+    95% intervals from ``ours``, which holds ``henet_rows``'s columns, and our measured V and S)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from . import paper, report
+
+    fig, axes = report.figure(width, height, 2, 2, sharex="col")
+    area = 0.5  # points^2 per MiB, the same in every panel, so sizes compare across panels
+    for row, metric in enumerate(("R1", "mAP")):
+        ax = axes[row, 0]
+        key = "r1" if metric == "R1" else "mAP"
+        for i, (name, p) in enumerate(paper.TABLE1.items()):
+            c, mk = _method_style(name, i)
+            ax.scatter(p["s"], p[key], s=p["v"] * area, color=c, marker=mk, alpha=0.8, edgecolors="k",
+                       linewidths=0.4, zorder=3)
+            dx, dy, ha = _LABEL_AT.get(name, (5, 3, "left"))
+            ax.annotate(name, (p["s"], p[key]), xytext=(dx, dy), textcoords="offset points", fontsize=7, ha=ha,
+                        va="center")
+        for j, (name, acc) in enumerate(sorted(ACCURACY_ONLY.items(), key=lambda kv: kv[1])):
+            v = acc[0 if metric == "R1" else 1]
+            ax.axhline(v, color="0.55", lw=0.7, ls=":")
+            # close lines (SVDNet and PAN) get their names below and above the line
+            ax.annotate(name, (0.01, v), xycoords=("axes fraction", "data"), ha="left", va="top" if j == 0 else "bottom",
+                        fontsize=7, color="0.3")
+        ax.set_ylabel(f"{metric} on Market-1501 (%)")
+        ax = axes[row, 1]
+        for i, (_, d) in enumerate(ours.iterrows()):
+            c, mk = _method_style(d["Method"], i)
+            lo, hi = float(d.get(f"{metric}_lo", np.nan)), float(d.get(f"{metric}_hi", np.nan))
+            yerr = [[d[metric] - lo], [hi - d[metric]]] if np.isfinite([lo, hi]).all() else None
+            x = d["S fps"] * (1 + 0.015 * (i % 2 * 2 - 1))  # Base/+RPE and +Losses/+Both share S: nudge apart
+            ax.errorbar(x, d[metric], yerr=yerr, fmt="none", ecolor=c, elinewidth=0.8, capsize=2)
+            ax.scatter(x, d[metric], s=d["V MiB"] * area, color=c, marker=mk, alpha=0.8, edgecolors="k",
+                       linewidths=0.4, zorder=3)
+            ax.annotate(d["Method"], (x, d[metric]), xytext=(7 if i % 2 else -7, 0), textcoords="offset points",
+                        fontsize=7, va="center", ha="left" if i % 2 else "right")
+        ax.set_ylabel(f"{metric} on our data (%)")
+    axes[0, 0].set_title("Paper (Table 1)")
+    axes[0, 1].set_title("Ours (our runs, V and S measured here)")
+    axes[1, 0].set_xlabel("speed S on a TITAN X (frames/s, batch 1)")
+    axes[1, 1].set_xlabel("speed S here (frames/s, batch 1)")
+    for ax in axes[:, 0]:
+        ax.margins(x=0.22, y=0.12)
+    for ax in axes[:, 1]:
+        ax.margins(x=0.45, y=0.12)
+    sizes = (100, 200, 350)
+    handles = [plt.scatter([], [], s=v * area, color="0.75", edgecolors="k", linewidths=0.4) for v in sizes]
+    fig.legend(handles, [f"V = {v} MiB" for v in sizes], loc="outside upper center", ncols=len(sizes),
+               borderpad=0.6, handletextpad=0.6, columnspacing=2.0)
+    return fig
+
+
+def fig1_note(ours) -> str:
+    """What to look at in Fig. 1, from the numbers: the paper's fastest and most accurate methods, and where
+    our best HENet row sits."""
+    from . import paper
+
+    t = paper.TABLE1
+    best = max(t, key=lambda k: t[k]["r1"])
+    other = max((k for k in t if not k.startswith("HENet")), key=lambda k: t[k]["r1"])
+    ob = ours.loc[ours["R1"].idxmax()]
+    return (f"In the paper, {best} has the highest R1 ({t[best]['r1']:.1f}), {t[best]['r1'] - t[other]['r1']:+.1f} "
+            f"over {other}, the best other method, at {t[best]['s'] / t[other]['s']:.2f}x its speed and "
+            f"{t[best]['v'] / t[other]['v']:.2f}x its size. Of ours, {ob['Method']} has the highest R1 "
+            f"({ob['R1']:.1f}) at {ob['S fps']:.1f} fps and {ob['V MiB']:.0f} MiB.")

@@ -130,7 +130,7 @@ def overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
 
 
 def compare_rows(df: pd.DataFrame, label: str, metric: str, paper: str | None = None,
-                 higher_is_better: bool = True, unit: str = " points") -> str:
+                 higher_is_better: bool = True, unit: str = " points", digits: int = 1) -> str:
     """One or two sentences from the numbers: which row is best on ``metric``, by how much it leads the
     runner-up, whether their 95% intervals overlap (``<metric>_lo``/``_hi``), and whether the paper's best
     row (column ``paper``) is the same."""
@@ -139,11 +139,11 @@ def compare_rows(df: pd.DataFrame, label: str, metric: str, paper: str | None = 
         return f"No {metric} values to compare."
     order = d[metric].sort_values(ascending=not higher_is_better).index.tolist()
     best = d.loc[order[0]]
-    out = f"Best {metric}: {best[label]} ({_fmt(best[metric])})"
+    out = f"Best {metric}: {best[label]} ({_fmt(best[metric], digits)})"
     if len(order) > 1:
         second = d.loc[order[1]]
         gap = abs(best[metric] - second[metric])
-        out += f", {_fmt(gap)}{unit} ahead of {second[label]} ({_fmt(second[metric])})"
+        out += f", {_fmt(gap, digits)}{unit} ahead of {second[label]} ({_fmt(second[metric], digits)})"
         lo, hi = f"{metric}_lo", f"{metric}_hi"
         if lo in d and hi in d and np.isfinite([best[lo], best[hi], second[lo], second[hi]]).all():
             same = overlap((best[lo], best[hi]), (second[lo], second[hi]))
@@ -170,11 +170,35 @@ def describe_curves(df: pd.DataFrame, x: str, y: str, group: str, where: str = "
     hi, lo = end.idxmax(), end.idxmin()
     out = f"{where}At {x} = {xmax:g}, {hi} keeps the highest {y} ({_fmt(end[hi])}) and {lo} the lowest ({_fmt(end[lo])})."
     if xmax != xmin and len(start):
-        drop = (start.reindex(end.index) - end).dropna()
-        if len(drop):
-            out += (f" From {x} = {xmin:g}, {drop.idxmin()} loses least ({_fmt(drop.min())} points) and "
-                    f"{drop.idxmax()} most ({_fmt(drop.max())}).")
+        change = (end - start.reindex(end.index)).dropna()
+        if len(change) > 1:
+            out += (f" Relative to {x} = {xmin:g}, {change.idxmax()} changes by {change.max():+.1f} points and "
+                    f"{change.idxmin()} by {change.min():+.1f}.")
     return out
+
+
+def bars_note(df: pd.DataFrame, label: str) -> str:
+    """What to look at in a Table 2-4 bar chart: the best row on R1 against the runner-up and the paper, and
+    the best on mAP."""
+    note = compare_rows(df, label, "R1", paper="R1 (paper)" if "R1 (paper)" in df else None)
+    if "mAP" in df:
+        b = df.loc[df["mAP"].idxmax()]
+        note += f" On mAP the best is {b[label]} ({_fmt(b['mAP'])})."
+    return note
+
+
+def ranked_lists_note(ranked: np.ndarray, qpids, gpids, qcams, gcams, rows: Sequence[int], topk: int = 10) -> str:
+    """What to look at in the ranked lists: how many shown queries hit at rank 1, and the share of correct
+    images in their top ``topk`` (same-camera true matches removed, as drawn)."""
+    qp, gp, qc, gc = map(np.asarray, (qpids, gpids, qcams, gcams))
+    hits1, right = 0, []
+    for qi in rows:
+        order = [g for g in ranked[qi] if not (gp[g] == qp[qi] and gc[g] == qc[qi])][:topk]
+        ok = [gp[g] == qp[qi] for g in order]
+        hits1 += bool(ok and ok[0])
+        right.append(np.mean(ok) if ok else 0.0)
+    return (f"{hits1} of the {len(rows)} queries shown find their identity at rank 1; on average "
+            f"{100 * np.mean(right):.0f}% of their top {topk} are the right identity (green frames).")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -244,21 +268,25 @@ def fig4_table(df: pd.DataFrame) -> pd.DataFrame:
     return t.rename(columns={"R1_occluded": "R1 (occluded queries)", "mAP_occluded": "mAP (occluded queries)"})
 
 
-def fig5_table(df: pd.DataFrame, metric: str = "R1") -> pd.DataFrame:
-    """Fig. 5 for printing: one row per training erasing and level, one column per test occlusion. Level 0
-    is the clean test set, the same for every test occlusion: one column, not three repeated rows."""
-    t = with_intervals(df, (metric,))
-    wide = t.pivot_table(index=["trained_with", "level"], columns="test_occlusion", values=metric, aggfunc="first",
-                         sort=False)
-    wide = wide.reset_index()
-    clean = wide[wide["level"] == 0].set_index("trained_with")
-    rest = wide[wide["level"] > 0].copy()
-    tests = [c for c in dict.fromkeys(df["test_occlusion"])]
-    rest.insert(2, f"{metric} clean", rest["trained_with"].map(clean[tests[0]]) if len(clean) else "")
-    rest = rest.rename(columns={"trained_with": "trained with", "level": "level",
-                                **{t_: f"{metric} under {t_}" for t_ in tests}})
-    rest.columns.name = None
-    return rest.reset_index(drop=True)
+def fig5_table(df: pd.DataFrame, metrics: Sequence[str] | str = ("R1", "mAP")) -> pd.DataFrame:
+    """Fig. 5 for printing: one row per training erasing and level, per metric one column per test occlusion.
+    Level 0 is the clean test set, the same for every test occlusion: one "clean" column, not three repeated
+    rows."""
+    metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
+    t = with_intervals(df, metrics)
+    tests = list(dict.fromkeys(df["test_occlusion"]))
+    out = None
+    for m in metrics:
+        wide = t.pivot_table(index=["trained_with", "level"], columns="test_occlusion", values=m, aggfunc="first",
+                             sort=False).reset_index()
+        wide.columns.name = None
+        clean = wide[wide["level"] == 0].set_index("trained_with")
+        rest = wide[wide["level"] > 0].reset_index(drop=True)
+        part = pd.DataFrame({"trained with": rest["trained_with"], "level": rest["level"],
+                             f"{m} clean": rest["trained_with"].map(clean[tests[0]]) if len(clean) else "",
+                             **{f"{m} under {t_}": rest[t_] for t_ in tests if t_ in rest}})
+        out = part if out is None else out.merge(part, on=["trained with", "level"], sort=False)
+    return out
 
 
 VERDICT_MARKS = {"reproduced": "✓ reproduced", "contradicted": "✗ contradicted", "unresolved": "? unresolved",
@@ -585,3 +613,6 @@ def latex_driver(names: Sequence[str], graphics_dir: str | Path = ".") -> str:
             "\\setlength{\\topmargin}{\\dimexpr2cm-1in-\\headheight-\\headsep}\n"
             + "".join(f"\\usepackage{{{p}}}\n" for p in LATEX_PACKAGES)
             + f"\\graphicspath{{{{{gdir}}}}}\n\\begin{{document}}\n{body}\n\\end{{document}}\n")
+
+
+use_style()  # every figure drawn after importing this module uses the project style
