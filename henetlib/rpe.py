@@ -231,88 +231,254 @@ class REandRPE(torch.nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Batched versions: what the GPU training loop uses.
+# Batched versions: what the GPU training loop uses. A fixed number of tensor operations whatever the draws
+# (the hull's pointer doubling adds 3 per doubling of n), no host synchronisation and no data-dependent
+# shape: draw_erasing makes the random draws, apply_erasing is a pure function of them that
+# torch.compile(fullgraph=True) traces and a CUDA graph replays. Every float operation is the one the
+# earlier loop implementation made, in the same order, so masks and images are bit-identical to it.
 
 
-def _sample_rects(b: int, h: int, w: int, sl: float, sh: float, r: float, device: torch.device,
-                  generator: torch.Generator | None, attempts: int, log_ratio: bool) -> tuple[torch.Tensor, ...]:
-    """Per image: the first of ``attempts`` rectangle draws that fits. Returns (x0, y0, x1, y1, ok)."""
-    area = h * w
-    u = torch.rand(b, attempts, 4, generator=generator, device=device)
-    se = (sl + (sh - sl) * u[..., 0]) * area
-    if log_ratio:  # torchvision's RandomErasing draws the ratio log-uniformly
-        re = torch.exp(math.log(r) + (math.log(1 / r) - math.log(r)) * u[..., 1])
-    else:  # Algorithm 1 line 7: uniform in [r, 1/r]
-        re = r + (1 / r - r) * u[..., 1]
-    we, he = torch.sqrt(se / re), torch.sqrt(se * re)
-    fits = (we <= w) & (he <= h)
-    first = torch.argmax(fits.to(torch.uint8), dim=1)  # index of the first fitting draw (0 if none)
-    ok = fits.any(1)
-    take = lambda t: t.gather(1, first[:, None]).squeeze(1)  # noqa: E731
-    we, he, u2, u3 = take(we), take(he), take(u[..., 2]), take(u[..., 3])
-    cx = we / 2 + (w - we) * u2
-    cy = he / 2 + (h - he) * u3
-    x0, x1 = (cx - we / 2).clamp_min(0), (cx + we / 2).clamp_max(w)
-    y0, y1 = (cy - he / 2).clamp_min(0), (cy + he / 2).clamp_max(h)
-    return x0, y0, x1, y1, ok
+@dataclass
+class _Erasing:
+    """One erasing of a batch: RE (``polygon=False``) or RPE, with its parameters."""
+
+    polygon: bool
+    p: float
+    sl: float
+    sh: float
+    r: float
+    n: int
+    value: FillValue
+    attempts: int
+    log_ratio: bool  # torchvision's RandomErasing draws the aspect ratio log-uniformly
+
+
+@dataclass
+class ErasingDraws:
+    """The random numbers of one batched erasing, per erasing (RE before RPE), drawn in this order:
+
+    - ``apply``: (B, 1, 1, 1) uniforms; an image is erased when its draw is < p (Algorithm 1, lines 2-3).
+    - ``rects``: (1, B, 1, 1, attempts, 4) uniforms: area ratio, aspect ratio, centre x, centre y of every
+      attempt (lines 5-12); the first attempt that fits is taken.
+    - ``points``: (B, 1, 1, n, 2) uniforms, the n points in the rectangle (RPE; lines 16-19), else None.
+    - ``fills``: the raw fill, uint8 Rand(0, 255) or N(0, 1) noise of the images' shape (line 22), else None.
+    """
+
+    apply: list[torch.Tensor]
+    rects: list[torch.Tensor]
+    points: list[torch.Tensor | None]
+    fills: list[torch.Tensor | None]
+
+
+_CONSTS: dict[tuple, torch.Tensor] = {}
+
+
+def _cached(key: tuple, make) -> torch.Tensor:
+    """A constant tensor made once per key and device, so that a step makes no host-to-device copy (which a
+    CUDA graph cannot capture); under torch.compile it is made in the graph."""
+    if torch.compiler.is_compiling():
+        return make()
+    t = _CONSTS.get(key)
+    if t is None:
+        t = _CONSTS[key] = make()
+    return t
+
+
+def _const(values: Sequence, shape: Sequence[int], device: torch.device,
+           dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    vals = tuple(values)
+    return _cached(("const", vals, tuple(shape), str(device), dtype),
+                   lambda: torch.tensor(vals, dtype=dtype, device=device).view(tuple(shape)))
+
+
+def _centres(h: int, w: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pixel-centre coordinates x (1, 1, 1, w) and y (1, 1, h, 1): pixel (i, j) covers [j, j+1) x [i, i+1)."""
+    x = _cached(("x", w, str(device)), lambda: (torch.arange(w, device=device) + 0.5).view(1, 1, 1, w))
+    y = _cached(("y", h, str(device)), lambda: (torch.arange(h, device=device) + 0.5).view(1, 1, h, 1))
+    return x, y
+
+
+def _grid(h: int, w: int, device: torch.device) -> torch.Tensor:
+    """Pixel centres (1, 1, h, w, 2) as (x, y)."""
+    def make():
+        x, y = _centres(h, w, device)
+        return torch.stack(torch.broadcast_tensors(x, y), -1)
+    return _cached(("grid", h, w, str(device)), make)
+
+
+def _draw(erasings: Sequence[_Erasing], shape: Sequence[int], dtype: torch.dtype, device: torch.device | str,
+          generator: torch.Generator | None) -> ErasingDraws:
+    b = shape[0]
+    draws = ErasingDraws([], [], [], [])
+    for e in erasings:
+        draws.apply.append(torch.rand(b, 1, 1, 1, generator=generator, device=device))
+        draws.rects.append(torch.rand(1, b, 1, 1, e.attempts, 4, generator=generator, device=device))
+        draws.points.append(torch.rand(b, 1, 1, e.n, 2, generator=generator, device=device) if e.polygon else None)
+        raw = None
+        if isinstance(e.value, str):
+            if dtype == torch.uint8 or e.value == "random":
+                raw = torch.randint(0, 256, tuple(shape), generator=generator, device=device, dtype=torch.uint8)
+            else:
+                raw = torch.randn(tuple(shape), generator=generator, device=device, dtype=torch.float32)
+        draws.fills.append(raw)
+    return draws
+
+
+def _sample_rects(u: torch.Tensor, erasings: Sequence[_Erasing], h: int, w: int
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Algorithm 1, lines 5-15, for K erasings at once: u (K, B, 1, 1, attempts, 4) -> the first rectangle
+    that fits, (K, B, 1, 1, 1, 4) as (x0, y0, x1, y1), and whether one did, (K, B, 1, 1, 1)."""
+    dev, k = u.device, len(erasings)
+    scale, off = [], []
+    for e in erasings:
+        if e.log_ratio:
+            scale += [e.sh - e.sl, math.log(1 / e.r) - math.log(e.r)]
+            off += [e.sl, math.log(e.r)]
+        else:  # Algorithm 1 line 7: uniform in [r, 1/r]
+            scale += [e.sh - e.sl, 1 / e.r - e.r]
+            off += [e.sl, e.r]
+    shape = (k, 1, 1, 1, 1, 2)
+    u01, u23 = u.split(2, -1)
+    v = u01 * _const(scale, shape, dev) + _const(off, shape, dev)  # area ratio, aspect ratio (or its log)
+    se_re = v * _const((h * w, 1), (2,), dev)  # target area Se, ratio re
+    if any(e.log_ratio for e in erasings):
+        is_log = _const([x for e in erasings for x in (False, e.log_ratio)], shape, dev, torch.bool)
+        se_re = torch.where(is_log, v.exp(), se_re)
+    se, re = se_re.split(1, -1)
+    wh = torch.cat([se / re, se * re], -1).sqrt()  # We, He
+    size = _const((w, h), (2,), dev)
+    fits = (wh <= size).all(-1)
+    ok, first = fits.max(-1, keepdim=True)  # first fitting attempt (0 if none)
+    half = wh / 2
+    c = half + (size - wh) * u23  # centre, so that the rectangle fits
+    box = torch.cat([c - half, c + half], -1).clamp(_const((0, 0, -math.inf, -math.inf), (4,), dev),
+                                                    _const((math.inf, math.inf, w, h), (4,), dev))
+    return box.gather(-2, first.unsqueeze(-1).expand(*first.shape, 4)), ok
+
+
+def _hull_successors(p1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each point's successor on the convex hull: p1 (B, 1, n, 2) -> (succ (B, n, 1, 1) indices, d, p2).
+
+    Edge i -> r is a candidate when r is not i and every point lies left of or on it (cross product >= -eps,
+    a (B, n, n, n) test); a point's successor is its farthest candidate, itself when it has none. The hull
+    is the orbit of the lowest-x point under the successor map (found by pointer doubling, log2(n) gathers),
+    which is exactly the walk of the former gift wrapping: points off the orbit (inside, or between two hull
+    vertices on a hull edge) get themselves as successor, a zero edge that every pixel passes. ``d[b, i, r]``
+    is P_r - P_i and ``p2`` the points as (B, n, 1, 2).
+    """
+    b, _, n, _ = p1.shape
+    dev = p1.device
+    p2 = p1.transpose(1, 2)
+    d = p1 - p2
+    len2 = (d * d).sum(-1, keepdim=True)  # (B, n, n, 1)
+    prod = d.unsqueeze(-2) * d.flip(-1).unsqueeze(-3)  # (B, i, r, s, 2): dx_r dy_s, dy_r dx_s
+    c0, c1 = prod.unbind(-1)
+    neg_cross = c1 - c0  # -(d_r x d_s): s lies right of i -> r when > 0
+    lo, hi = p1.aminmax(dim=2, keepdim=True)
+    scale = (hi - lo).amax(-1, keepdim=True).clamp_min(1e-6)  # (B, 1, 1, 1)
+    eps = scale * 1e-9 * scale
+    valid = (neg_cross <= eps).all(-1, keepdim=True) & (len2 > eps)
+    # -1 for a non-candidate, -0.5 on the diagonal: with no candidate the argmax is the point itself
+    stay = _cached(("stay", n, str(dev)), lambda: (torch.eye(n, device=dev) * 0.5 - 1.0).view(n, n, 1))
+    succ = torch.where(valid, len2, stay).argmax(2, keepdim=True)  # (B, n, 1, 1)
+    x, y = p2.split(1, -1)
+    pos = (x * 1e6 + y).argmin(1, keepdim=True)  # start at the lowest x (ties: lowest y)
+    jump = succ
+    steps = max(1, math.ceil(math.log2(n)))
+    for k in range(steps):  # pos: the walk's first 2^(k+1) vertices; jump: 2^k steps of it
+        pos = torch.cat([pos, jump.gather(1, pos)], 1)
+        if k < steps - 1:
+            jump = jump.gather(1, jump)
+    on = torch.zeros(b, n, 1, 1, dtype=torch.bool, device=dev).scatter_(1, pos, True)
+    self_idx = _cached(("arange", n, str(dev)), lambda: torch.arange(n, device=dev).view(n, 1, 1))
+    return torch.where(on, succ, self_idx), d, p2
+
+
+def _hull_mask(p1: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """(B, 1, n, 2) points -> (B, 1, h, w) mask of their convex hull: a pixel is inside when it lies left of
+    or on every hull edge, one (B, n, h, w) comparison."""
+    succ, d, p2 = _hull_successors(p1)
+    b, n = succ.shape[:2]
+    ex, ey = d.gather(2, succ.expand(b, n, 1, 2)).split(1, -1)  # edge vectors (B, n, 1, 1)
+    ax, ay = p2.split(1, -1)
+    xs, ys = _centres(h, w, p1.device)
+    return (ex * (ys - ay) >= ey * (xs - ax)).all(1, keepdim=True)
 
 
 def convex_hull_edges(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Batched gift wrapping: points (B, n, 2) -> edge starts and ends (B, n, 2), counter-clockwise.
-
-    The walk takes n steps; once it has closed the hull it goes round again, so every hull edge appears at
-    least once and repeats are harmless for the inside test. O(B n^3) work, tiny for n <= 64.
-    """
-    b, n, _ = points.shape
-    ar = torch.arange(b, device=points.device)
-    # Start at the lowest-x point (ties: lowest y): always a hull vertex.
-    key = points[..., 0] * 1e6 + points[..., 1]
-    cur = key.argmin(1)
-    starts, ends = [], []
-    scale = (points.amax(1) - points.amin(1)).abs().amax(1).clamp_min(1e-6)  # (B,)
-    eps = 1e-9 * scale * scale
-    for _ in range(n):
-        p = points[ar, cur]  # (B, 2)
-        d = points - p[:, None]  # (B, n, 2): candidate directions
-        # cross[b, r, s] = (r - p) x (s - p): s lies right of p -> r when negative
-        cross = d[:, :, None, 0] * d[:, None, :, 1] - d[:, :, None, 1] * d[:, None, :, 0]
-        len2 = (d * d).sum(-1)
-        valid = (cross >= -eps[:, None, None]).all(2) & (len2 > eps[:, None])
-        # among valid candidates (all points left of or on p -> r), the farthest handles collinear points
-        score = torch.where(valid, len2, torch.full_like(len2, -1.0))
-        nxt = score.argmax(1)
-        nxt = torch.where(valid.any(1), nxt, cur)
-        starts.append(p)
-        ends.append(points[ar, nxt])
-        cur = nxt
-    return torch.stack(starts, 1), torch.stack(ends, 1)
+    """Points (B, n, 2) -> edge starts and ends (B, n, 2): point i -> its hull successor, counter-clockwise
+    with y up (clockwise on screen); points off the hull get a zero-length edge (start == end)."""
+    succ, _, _ = _hull_successors(points.unsqueeze(1))
+    return points, points.gather(1, succ.view(*succ.shape[:2], 1).expand(*points.shape))
 
 
 def polygon_masks(points: torch.Tensor, h: int, w: int) -> torch.Tensor:
     """(B, n, 2) points -> (B, h, w) bool masks of their convex hulls, pixel centres at +0.5."""
-    a, e = convex_hull_edges(points)
-    dev = points.device
-    ys = torch.arange(h, device=dev, dtype=points.dtype) + 0.5
-    xs = torch.arange(w, device=dev, dtype=points.dtype) + 0.5
-    inside = torch.ones(points.shape[0], h, w, dtype=torch.bool, device=dev)
-    for k in range(a.shape[1]):  # loop over edges, each a (B, h, w) comparison
-        ex = (e[:, k, 0] - a[:, k, 0])[:, None, None]
-        ey = (e[:, k, 1] - a[:, k, 1])[:, None, None]
-        px = xs[None, None, :] - a[:, k, 0, None, None]
-        py = ys[None, :, None] - a[:, k, 1, None, None]
-        inside &= ex * py - ey * px >= 0
-    return inside
+    return _hull_mask(points.unsqueeze(1), h, w).squeeze(1)
 
 
-def _fill_batch(images: torch.Tensor, mask: torch.Tensor, value: FillValue,
-                generator: torch.Generator | None) -> torch.Tensor:
-    m = mask[:, None]  # (B, 1, H, W)
-    if isinstance(value, str):
-        fill = random_fill(images.shape, images.dtype, images.device, value, generator, channel_dim=1)
+def _fill_values(raw: torch.Tensor | None, value: FillValue, dtype: torch.dtype, c: int,
+                 device: torch.device) -> torch.Tensor:
+    """The fill from its raw draw: Rand(0, 255) through the normalisation for float images (see the module
+    docstring), N(0, 1), or a constant (1, C, 1, 1)."""
+    if raw is None:
+        vals = [float(v) for v in torch.as_tensor(value, dtype=torch.float64).reshape(-1).tolist()]
+        if len(vals) not in (1, c):
+            raise ValueError(f"value has {len(vals)} entries but the images have {c} channels.")
+        return _const(vals, (1, -1, 1, 1), device, dtype)
+    if dtype == torch.uint8:
+        return raw
+    if raw.dtype == torch.uint8:
+        mean = _const(IMAGENET_MEAN, (1, -1, 1, 1), device)
+        std = _const(IMAGENET_STD, (1, -1, 1, 1), device)
+        raw = (raw / 255 - mean) / std
+    return raw.to(dtype)
+
+
+def _apply(images: torch.Tensor, erasings: Sequence[_Erasing], draws: ErasingDraws, return_mask: bool):
+    """The pure part: masks from the draws and the erased images (later erasings overwrite earlier ones)."""
+    _, c, h, w = images.shape
+    dev = images.device
+    if not erasings:
+        out = images
+        mask = torch.zeros(images.shape[0], 1, h, w, dtype=torch.bool, device=dev)
+        return (out, mask.squeeze(1)) if return_mask else out
+    rects: list[torch.Tensor] = []
+    oks: list[torch.Tensor] = []
+    if len({(e.attempts, e.log_ratio) for e in erasings}) == 1:  # one pass for all
+        u = draws.rects[0] if len(erasings) == 1 else torch.cat(draws.rects)
+        box, ok = _sample_rects(u, erasings, h, w)
+        rects, oks = list(box.unbind(0)), list(ok.unbind(0))
     else:
-        vals = torch.as_tensor(value, dtype=images.dtype, device=images.device).reshape(1, -1, 1, 1)
-        fill = vals.expand_as(images)
-    return torch.where(m, fill, images)
+        for e, u in zip(erasings, draws.rects, strict=True):
+            box, ok = _sample_rects(u, [e], h, w)
+            rects.append(box[0])
+            oks.append(ok[0])
+    masks = []
+    for e, box, ok, a, u in zip(erasings, rects, oks, draws.apply, draws.points, strict=True):
+        lo, hi = box.split(2, -1)  # (B, 1, 1, 1, 2): x0, y0 and x1, y1
+        if e.polygon:  # Algorithm 1 lines 16-21: n points in the rectangle, their hull
+            m = _hull_mask((lo + (hi - lo) * u)[:, 0], h, w)
+        else:
+            g = _grid(h, w, dev)
+            m = ((g >= lo) & (g < hi)).all(-1)
+        masks.append(m & ((a < e.p) & ok))
+    values = [e.value for e in erasings]
+    if len(masks) > 1 and all(isinstance(v, str) for v in values) and len(set(values)) == 1:
+        # one fill for all: pick each pixel's raw draw (the last erasing's wins), then transform it once
+        raw = draws.fills[0]
+        for m, f in zip(masks[1:], draws.fills[1:], strict=True):
+            raw = torch.where(m, f, raw)
+        any_mask = masks[0]
+        for m in masks[1:]:
+            any_mask = any_mask | m
+        out = torch.where(any_mask, _fill_values(raw, values[0], images.dtype, c, dev), images)
+    else:
+        out, any_mask = images, None
+        for e, m, f in zip(erasings, masks, draws.fills, strict=True):
+            out = torch.where(m, _fill_values(f, e.value, images.dtype, c, dev), out)
+            any_mask = m if any_mask is None else any_mask | m
+    return (out, any_mask.squeeze(1)) if return_mask else out
 
 
 def random_polygon_erasing_batch(images: torch.Tensor, p: float = 0.5, sl: float = 0.02, sh: float = 0.45,
@@ -326,16 +492,8 @@ def random_polygon_erasing_batch(images: torch.Tensor, p: float = 0.5, sl: float
     """
     _check_args(p, sl, sh, r, n)
     _check_value(value)
-    b, _, h, w = images.shape
-    dev = images.device
-    apply = torch.rand(b, generator=generator, device=dev) < p
-    x0, y0, x1, y1, ok = _sample_rects(b, h, w, sl, sh, r, dev, generator, attempts, log_ratio=False)
-    u = torch.rand(b, n, 2, generator=generator, device=dev)
-    pts = torch.stack([x0[:, None] + (x1 - x0)[:, None] * u[..., 0],
-                       y0[:, None] + (y1 - y0)[:, None] * u[..., 1]], dim=-1)
-    mask = polygon_masks(pts, h, w) & (apply & ok)[:, None, None]
-    out = _fill_batch(images, mask, value, generator)
-    return (out, mask) if return_mask else out
+    e = [_Erasing(True, p, sl, sh, r, n, value, attempts, False)]
+    return _apply(images, e, _draw(e, images.shape, images.dtype, images.device, generator), return_mask)
 
 
 def random_erasing_batch(images: torch.Tensor, p: float = 0.5, sl: float = 0.02, sh: float = 0.4,
@@ -350,19 +508,15 @@ def random_erasing_batch(images: torch.Tensor, p: float = 0.5, sl: float = 0.02,
     _check_value(value)
     if impl not in RE_IMPLS:
         raise ValueError(f"impl must be one of {RE_IMPLS}, got {impl!r}.")
+    e = [_rect_erasing(p, value, impl, sl, sh, r, attempts)]
+    return _apply(images, e, _draw(e, images.shape, images.dtype, images.device, generator), return_mask)
+
+
+def _rect_erasing(p: float, value: FillValue, impl: str, sl: float = 0.02, sh: float = 0.4, r: float = 0.3,
+                  attempts: int = 10) -> _Erasing:
     if impl == "torchvision" and value == "random":
         value = "normal"
-    b, _, h, w = images.shape
-    dev = images.device
-    apply = torch.rand(b, generator=generator, device=dev) < p
-    x0, y0, x1, y1, ok = _sample_rects(b, h, w, sl, sh, r, dev, generator, attempts,
-                                       log_ratio=impl == "torchvision")
-    ys = torch.arange(h, device=dev)[None, :, None] + 0.5
-    xs = torch.arange(w, device=dev)[None, None, :] + 0.5
-    mask = ((xs >= x0[:, None, None]) & (xs < x1[:, None, None]) & (ys >= y0[:, None, None])
-            & (ys < y1[:, None, None]) & (apply & ok)[:, None, None])
-    out = _fill_batch(images, mask, value, generator)
-    return (out, mask) if return_mask else out
+    return _Erasing(False, p, sl, sh, r, 3, value, attempts, impl == "torchvision")
 
 
 @dataclass
@@ -389,20 +543,35 @@ class ErasingConfig:
         return {"none": "none", "re": "RE", "rpe": f"RPE({self.n})", "re+rpe": f"RE+RPE({self.n})"}[self.mode]
 
 
-def erase_batch(images: torch.Tensor, cfg: ErasingConfig, generator: torch.Generator | None = None,
-                return_mask: bool = False):
-    """Apply a run's erasing to a batch (the GPU-resident training path); masks are OR-ed for RE+RPE."""
-    mask = torch.zeros(images.shape[0], *images.shape[-2:], dtype=torch.bool, device=images.device)
+def _erasings(cfg: ErasingConfig) -> list[_Erasing]:
+    out = []
     if cfg.mode in ("re", "re+rpe"):
         p = cfg.p if (cfg.mode == "re" or cfg.p_re is None) else cfg.p_re
-        images, m = random_erasing_batch(images, p=p, value=cfg.fill, generator=generator, return_mask=True,
-                                         impl=cfg.re_impl)
-        mask |= m
+        out.append(_rect_erasing(p, cfg.fill, cfg.re_impl))
     if cfg.mode in ("rpe", "re+rpe"):
-        images, m = random_polygon_erasing_batch(images, p=cfg.p, n=cfg.n, value=cfg.fill, generator=generator,
-                                                 return_mask=True)
-        mask |= m
-    return (images, mask) if return_mask else images
+        out.append(_Erasing(True, cfg.p, 0.02, 0.45, 0.35, cfg.n, cfg.fill, 10, False))
+    return out
+
+
+def draw_erasing(shape: Sequence[int], cfg: ErasingConfig, generator: torch.Generator | None = None,
+                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> ErasingDraws:
+    """The random draws of a run's erasing for images of ``shape`` (B, C, H, W): plain torch.rand / randint /
+    randn calls in a fixed order (RE's, then RPE's), the same numbers as the per-call functions draw."""
+    return _draw(_erasings(cfg), shape, dtype, device, generator)
+
+
+def apply_erasing(images: torch.Tensor, draws: ErasingDraws, cfg: ErasingConfig, return_mask: bool = False):
+    """The pure part of :func:`erase_batch`: no generator, no host synchronisation, a fixed set of tensor
+    operations (torch.compile(fullgraph=True) traces it; a CUDA graph replays it)."""
+    return _apply(images, _erasings(cfg), draws, return_mask)
+
+
+def erase_batch(images: torch.Tensor, cfg: ErasingConfig, generator: torch.Generator | None = None,
+                return_mask: bool = False):
+    """Apply a run's erasing to a batch (the GPU-resident training path); masks are OR-ed for RE+RPE.
+    Equal to ``apply_erasing(images, draw_erasing(images.shape, cfg, generator, ...), cfg)``."""
+    draws = draw_erasing(images.shape, cfg, generator, images.device, images.dtype)
+    return apply_erasing(images, draws, cfg, return_mask)
 
 
 def erasing_transform(cfg: ErasingConfig) -> torch.nn.Module | None:
