@@ -74,6 +74,12 @@ PROFILES = {
     # Market-like: 750 + 750 identities at 128 x 64.
     "full": SynthProfile("full", train_ids=750, test_ids=750, train_images_per_id=(12, 22),
                          gallery_images_per_id=(10, 20), unlabeled_train=600, distractors=2000),
+    # Pretraining sets (henetlib.pretrain, a stand-in for ImageNet): seed 1, so their identities, cameras and
+    # backgrounds are their own; none is shared with the study's sets (seed 0), which a test checks.
+    "pretrain-small": SynthProfile("pretrain-small", train_ids=600, test_ids=100, train_images_per_id=(8, 12),
+                                   gallery_images_per_id=(4, 7), unlabeled_train=0, distractors=50, seed=1),
+    "pretrain-full": SynthProfile("pretrain-full", train_ids=1500, test_ids=250, train_images_per_id=(12, 22),
+                                  gallery_images_per_id=(10, 20), unlabeled_train=0, distractors=500, seed=1),
 }
 
 

@@ -1,0 +1,149 @@
+"""The regime check: does a run fit its own training data, and had its schedule converged?
+
+The paper fine-tunes ImageNet weights for about 46 passes over Market-1501 (section 4.1), so its claims on
+regularisers (RPE, RE, the added losses) are made about converged models. A run that stops while it still
+underfits measures something else: there every regulariser costs accuracy. Each of our results therefore
+records, beside its test metrics:
+
+* **training fit**: R1 / mAP with a fixed subset of the *training* identities used as query and gallery
+  (one query per identity and camera, the rest as gallery, cross-camera matches only; the test protocol),
+  and the accuracy of the G1 (else first) classifier on those images, both on clean images in eval mode;
+* the same training fit at the **check point**, the end of the epoch at 80% of the schedule;
+* the final epoch's **training loss** (from the history).
+
+The rule, fixed before any scoreboard of the new regime was looked at (docs/READINGS.md, "Regime"):
+
+* **converged**: the last 20% of the epochs raised the training-fit mAP by less than
+  ``RegimeRule.plateau_points`` (2.0) points;
+* **paper regime**: converged, and the backbone was pretrained (the paper fine-tunes pretrained weights).
+  A converged run from random weights is "from scratch"; any run that had not converged is "not converged".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from .data import DeviceStore, ReIDDataset, Sample
+from .evaluation import evaluate_ranking, pairwise_distance
+
+FIT_IDENTITIES = 50  # training identities in the fit subset (fewer when the set has fewer)
+REGIMES = ("paper", "from scratch", "not converged")
+
+
+@dataclass(frozen=True)
+class RegimeRule:
+    """When a run counts as converged (see the module docstring)."""
+
+    window: float = 0.2  # the last 20% of the epochs
+    plateau_points: float = 2.0  # at most this many mAP points of training fit gained over the window
+
+    def check_epoch(self, epochs: int) -> int:
+        """The 0-based epoch after which the check point's training fit is measured (80% of the schedule);
+        -1 when the schedule is too short to have one (a one-epoch run cannot show a plateau)."""
+        e = math.ceil((1.0 - self.window) * epochs) - 1
+        return e if 0 <= e < epochs - 1 else -1
+
+    def describe(self) -> str:
+        return (f"converged: training-fit mAP rose by < {self.plateau_points:g} points over the last "
+                f"{self.window:.0%} of the epochs; paper regime: converged and fine-tuned from a pretrained backbone")
+
+
+RULE = RegimeRule()
+
+
+def fit_subset(ds: ReIDDataset, max_ids: int = FIT_IDENTITIES) -> tuple[list[Sample], list[Sample]]:
+    """(query, gallery) from the training split: the first ``max_ids`` labelled identities (by label) that
+    were seen by two cameras or more; for each, its first image of every camera is a query, the rest gallery.
+    Deterministic from the data set alone."""
+    by_pid: dict[int, list[Sample]] = {}
+    for s in sorted(ds.train, key=lambda s: s.path):
+        if s.pid >= 0:
+            by_pid.setdefault(s.pid, []).append(s)
+    query, gallery = [], []
+    for pid in sorted(by_pid):
+        items = by_pid[pid]
+        if len({s.camid for s in items}) < 2:
+            continue
+        seen: set[int] = set()
+        for s in items:
+            (gallery if s.camid in seen else query).append(s)
+            seen.add(s.camid)
+        if len({s.pid for s in query}) >= max_ids:
+            break
+    return query, gallery
+
+
+def _classifier_logits(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """G1's identity logits (else the first stripe branch's, else R16's) in eval mode."""
+    shared = model.encoder(x)
+    if len(model.branches):
+        branch = model.branches[0]
+        g, _ = branch(shared)
+        return branch.fc_global(g)
+    rb = model.recovery_branch
+    return rb.fc(rb(shared))
+
+
+@torch.no_grad()
+def training_fit(model: torch.nn.Module, ds: ReIDDataset, size: tuple[int, int], device: torch.device,
+                 amp: torch.dtype | None = None, max_ids: int = FIT_IDENTITIES) -> dict[str, float]:
+    """R1, mAP and classifier accuracy (in %) on the fit subset of the training identities."""
+    query, gallery = fit_subset(ds, max_ids)
+    if not query or not gallery:
+        return {}
+    was_training = model.training
+    model.eval()
+    feats, correct, total = [], 0, 0
+    for split in (query, gallery):
+        store = DeviceStore(split, size, device)
+        out = []
+        for x, pids, *_ in store.test_batches():
+            with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+                f = model(x).float()
+                f_flip = model(torch.flip(x, dims=[3])).float()
+                logits = _classifier_logits(model, x).float()
+            # the default test protocol (flip-l2), so fit and test numbers compare
+            out.append(torch.nn.functional.normalize((f + f_flip) / 2, dim=1))
+            correct += int((logits.argmax(1).cpu().numpy() == pids).sum())
+            total += len(pids)
+        feats.append(torch.cat(out))
+    model.train(was_training)
+    rr = evaluate_ranking(pairwise_distance(*feats), np.array([s.pid for s in query]),
+                          np.array([s.pid for s in gallery]), np.array([s.camid for s in query]),
+                          np.array([s.camid for s in gallery]))
+    return {"R1": round(rr.summary()["R1"], 2), "mAP": round(rr.summary()["mAP"], 2),
+            "classifier_acc": round(100.0 * correct / max(total, 1), 2), "identities": len({s.pid for s in query}),
+            "queries": len(query)}
+
+
+def assess(final_fit: dict[str, float], check_fit: dict[str, float] | None, pretrained: bool,
+           final_loss: float | None, rule: RegimeRule = RULE) -> dict[str, Any]:
+    """The regime record of one run from its two training-fit measurements."""
+    gain = None
+    if check_fit and final_fit and "mAP" in check_fit and "mAP" in final_fit:
+        gain = round(final_fit["mAP"] - check_fit["mAP"], 2)
+    converged = gain is not None and gain < rule.plateau_points
+    regime = "not converged" if not converged else ("paper" if pretrained else "from scratch")
+    return {"train_fit": final_fit, "train_fit_check": check_fit, "fit_gain_last": gain,
+            "final_loss": None if final_loss is None else round(float(final_loss), 4),
+            "pretrained": pretrained, "converged": converged, "regime": regime,
+            "rule": {**asdict(rule), "text": rule.describe()}}
+
+
+def regime_of(result_regime: dict[str, Any] | None) -> str:
+    """The regime a stored result was in ("unknown" for results that predate the check)."""
+    return (result_regime or {}).get("regime", "unknown")
+
+
+def summarise(regimes: list[str]) -> str:
+    """'3 of 4 runs in the paper regime (1 not converged)' for a verdict's runs."""
+    n = len(regimes)
+    paper = sum(r == "paper" for r in regimes)
+    others = {r: regimes.count(r) for r in sorted(set(regimes)) if r != "paper"}
+    tail = f" ({', '.join(f'{c} {r}' for r, c in others.items())})" if others else ""
+    return f"{paper} of {n} runs in the paper regime{tail}"

@@ -1,0 +1,50 @@
+import pytest
+import torch
+
+from henetlib import regime
+from henetlib.data import build_dataset
+from henetlib.model import HENet
+
+
+def test_check_epoch_is_eighty_percent_of_the_schedule():
+    assert regime.RULE.check_epoch(10) == 7  # after epoch 8 of 10
+    assert regime.RULE.check_epoch(200) == 159  # the paper's lr step at 160
+    assert regime.RULE.check_epoch(1) == -1  # no plateau can be seen in one epoch
+
+
+@pytest.mark.parametrize(("check", "final", "pretrained", "want"), [
+    ({"mAP": 80.0}, {"mAP": 81.5}, True, "paper"),
+    ({"mAP": 80.0}, {"mAP": 81.5}, False, "from scratch"),
+    ({"mAP": 60.0}, {"mAP": 70.0}, True, "not converged"),
+    ({"mAP": 80.0}, {"mAP": 82.0}, True, "not converged"),  # the threshold itself is not a plateau
+    (None, {"mAP": 90.0}, True, "not converged"),  # no check point: convergence not shown
+])
+def test_assess_applies_the_stated_rule(check, final, pretrained, want):
+    rec = regime.assess(final, check, pretrained, final_loss=1.0)
+    assert rec["regime"] == want
+    assert rec["converged"] == (want != "not converged")
+    assert "2 points" in rec["rule"]["text"]
+
+
+def test_fit_subset_is_deterministic_cross_camera_and_from_training_ids(isolated_dirs):
+    ds = build_dataset("synthreid", None, "tiny", verbose=False)
+    q, g = regime.fit_subset(ds, max_ids=5)
+    assert (q, g) == regime.fit_subset(ds, max_ids=5)
+    train_paths = {s.path for s in ds.train}
+    assert {s.path for s in q + g} <= train_paths and not {s.path for s in q} & {s.path for s in g}
+    assert len({s.pid for s in q}) == 5
+    for s in q:  # every query has a match under another camera
+        assert any(t.pid == s.pid and t.camid != s.camid for t in g)
+
+
+def test_training_fit_of_a_random_model(isolated_dirs):
+    ds = build_dataset("synthreid", None, "tiny", verbose=False)
+    model = HENet(ds.num_train_pids, (1,), False, "resnet18-half", input_size=(64, 32))
+    fit = regime.training_fit(model, ds, (64, 32), torch.device("cpu"), max_ids=6)
+    assert set(fit) >= {"R1", "mAP", "classifier_acc"} and 0 <= fit["mAP"] <= 100
+    assert model.training  # left as it was found
+    assert fit["identities"] == 6
+
+
+def test_summarise_counts_regimes():
+    assert regime.summarise(["paper", "paper", "not converged"]) == "2 of 3 runs in the paper regime (1 not converged)"
