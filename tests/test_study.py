@@ -4,8 +4,7 @@ import json
 
 import pytest
 
-from henetlib import experiments as ex
-from henetlib import study
+from henetlib import runner, study
 from henetlib.__main__ import main
 
 
@@ -16,7 +15,7 @@ def _ident(cfg) -> str:
 def test_study_order_is_stable_and_without_duplicates():
     runs = study.study_configs("smoke", (0, 1))
     idents = [_ident(c) for _, c in runs]
-    assert len(set(idents)) == len(idents) == 2 * 27
+    assert len(set(idents)) == len(idents) == 2 * 33  # 27 + Fig. 4 curves for RE, RPE(20), RE+RPE(20)
     assert [_ident(c) for _, c in study.study_configs("smoke", (0, 1))] == idents  # same list in every job
     assert [g for g, _ in runs][:4] == ["fig5"] * 4  # the models later work needs are trained first
     # every grid's runs are in the study
@@ -50,7 +49,7 @@ def test_study_shards_from_the_command_line(isolated_dirs, capsys):
     for i in (1, 2):
         assert main(["study", "--profile", "test", "--device", "cpu", "--shard", f"{i}/9"]) == 0
     keys = {f.parent.name for f in (isolated_dirs / "results").glob("*/result.json")}
-    expect = {ex.result_key(c, ex.dataset_for(c)) for i in (1, 2) for _, c in want[i]}
+    expect = {runner.result_key(c, runner.dataset_for(c)) for i in (1, 2) for _, c in want[i]}
     assert keys == expect and len(keys) == len(want[1]) + len(want[2])
     capsys.readouterr()
     assert main(["study", "--profile", "test", "--device", "cpu", "--shard", "3/9", "--list"]) == 0
@@ -59,3 +58,17 @@ def test_study_shards_from_the_command_line(isolated_dirs, capsys):
     assert listed[-1] == f"shard 3/9: {len(want[3])} runs"
     assert main(["study", "--profile", "test", "--device", "cpu", "--shard", "1/9", "--list"]) == 0
     assert capsys.readouterr().out.count("done ") == len(want[1])
+
+
+def test_fig4_curve_methods_and_fig5_levels():
+    """smoke sweeps four probabilities (0 shared) for the methods the curve claims need and p = 0.5 for the rest;
+    gpu sweeps every method; both have at least four occlusion levels and one probability above 0.5."""
+    smoke = study.fig4_configs("smoke")
+    by = {}
+    for label, p, _, _ in smoke:
+        by.setdefault(label, set()).add(p)
+    assert by["RE+RPE(20)"] == {0.0, 0.25, 0.5, 0.75} and by["RPE(10)"] == {0.0, 0.5}
+    gpu = {(label, p) for label, p, _, _ in study.fig4_configs("gpu")}
+    assert all((m, p) in gpu for m in by for p in (0.0, 0.25, 0.5, 0.75))
+    for prof in ("smoke", "gpu"):
+        assert len(study.FIG5_LEVELS[prof]) >= 4 and max(study.FIG4_PROBS[prof]) > 0.5
