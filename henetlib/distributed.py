@@ -120,25 +120,25 @@ def gather_objects(obj: Any) -> list[Any]:
     return out
 
 
-def all_gather_cat(t: torch.Tensor) -> torch.Tensor:
-    """Every rank's ``t`` (equal shapes) concatenated along dim 0 in rank order; no gradient flows back."""
+def all_gather_cat(t: torch.Tensor, dim: int = 0) -> torch.Tensor:
+    """Every rank's ``t`` (equal shapes) concatenated along ``dim`` in rank order; no gradient flows back."""
     if world_size() == 1:
         return t
-    parts = [torch.empty_like(t) for _ in range(world_size())]
+    parts = [torch.empty_like(t, memory_format=torch.contiguous_format) for _ in range(world_size())]
     dist.all_gather(parts, t.contiguous())
-    return torch.cat(parts)
+    return torch.cat(parts, dim)
 
 
-def all_gather_keep_grad(t: torch.Tensor) -> tuple[torch.Tensor, int]:
+def all_gather_keep_grad(t: torch.Tensor, dim: int = 0) -> tuple[torch.Tensor, int]:
     """Like :func:`all_gather_cat`, but this rank's slot is ``t`` itself, so its gradient flows (the other
     ranks' features are constants here; DDP brings their gradients in through their own ranks).
-    Returns the concatenation and this rank's row offset in it."""
+    Returns the concatenation and this rank's offset in it along ``dim``."""
     if world_size() == 1:
         return t, 0
-    parts = [torch.empty_like(t) for _ in range(world_size())]
+    parts = [torch.empty_like(t, memory_format=torch.contiguous_format) for _ in range(world_size())]
     dist.all_gather(parts, t.detach().contiguous())
     parts[rank()] = t
-    return torch.cat(parts), rank() * len(t)
+    return torch.cat(parts, dim), rank() * t.shape[dim]
 
 
 def all_reduce_mean(t: torch.Tensor) -> torch.Tensor:

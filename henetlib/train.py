@@ -25,6 +25,8 @@ from .model import SPLITS, HENet, layout_name
 from .rpe import ErasingConfig, erase_batch
 from .utils import atomic_torch_save, hardware_string, pick_device, seed_everything
 
+COMPILE_MODES = ("none", "default", "reduce-overhead", "cuda-graph")
+
 
 @dataclass
 class TrainConfig:
@@ -73,7 +75,10 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "auto"  # auto: bf16 on CUDA, fp32 on CPU
     channels_last: bool = True
-    compile: bool = False
+    # "none" (eager), "default" / "reduce-overhead" (torch.compile of model and losses together) or
+    # "cuda-graph" (forward, losses, backward and Adam captured once, replayed each step; CUDA only).
+    # Stored results may hold the old bool: True reads as "default".
+    compile: str = "none"
     data_path: str = "auto"  # auto, device, loader
     checkpoint_every: int = 10
     test_protocol: str = "flip-l2"  # "flip-l2": mean of image and flip, L2-normalised; "raw": as is
@@ -85,6 +90,14 @@ class TrainConfig:
         self.stripes = tuple(int(s) for s in self.stripes)
         self.milestones = tuple(int(m) for m in self.milestones)
         self.betas = tuple(float(b) for b in self.betas)
+        if isinstance(self.compile, bool):
+            self.compile = "default" if self.compile else "none"
+        if self.compile not in COMPILE_MODES:
+            raise ValueError(f"compile must be one of {COMPILE_MODES}, got {self.compile!r}.")
+        if self.triplet and self.stripes and (self.p < 2 or self.k < 2):
+            # checked once here rather than in every step (a check there is a host sync)
+            raise ValueError(f"the triplet loss needs P >= 2 identities and K >= 2 images each a batch, got "
+                             f"P={self.p}, K={self.k}.")
         if self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}.")
         if self.lr <= 0:
@@ -239,6 +252,99 @@ def _lr_at(cfg: TrainConfig, epoch: int) -> float:
     return lr
 
 
+class TrainStep:
+    """The training step of a run in its execution mode (``TrainConfig.compile``).
+
+    Calling it with a batch (erased images, clean images, labels) takes one optimisation step and returns
+    the detached loss vector (total, then each term in ``names``), still on the device.
+
+    * ``"none"``: eager: forward, Fig. 2's losses (eqs. 5-9), backward, Adam; nothing is read back from the
+      device.
+    * ``"default"`` / ``"reduce-overhead"``: the model and the losses traced by ``torch.compile`` as one
+      graph (they trace with no graph break); backward through the compiled graph, Adam eager.
+    * ``"cuda-graph"``: forward, losses, backward and the fused Adam step captured in one CUDA graph and
+      replayed on static input buffers. Needs ``Adam(capturable=True)`` with a tensor lr (``set_lr``
+      writes it between epochs) and a fixed batch shape. The first ``warmup`` steps run eagerly on a side
+      stream (real steps, counted as such); the next is captured and replayed, and so is every later one.
+    """
+
+    def __init__(self, net: torch.nn.Module, criterion: HENetLoss, opt: torch.optim.Optimizer,
+                 amp: torch.dtype | None = None, channels_last: bool = False, mode: str = "none", warmup: int = 3):
+        if mode not in COMPILE_MODES:
+            raise ValueError(f"compile mode must be one of {COMPILE_MODES}, got {mode!r}.")
+        self.net, self.criterion, self.opt, self.amp, self.mode = net, criterion, opt, amp, mode
+        self.channels_last = channels_last
+        self.names: tuple[str, ...] = ()
+        self.warmup, self._eager_steps = warmup, 0
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self._forward = self._forward_eager
+        if mode in ("default", "reduce-overhead"):
+            self._forward = torch.compile(self._forward_eager, mode=mode)
+        if mode == "cuda-graph":
+            if ddp.world_size() > 1:
+                raise ValueError("compile='cuda-graph' runs in one process; use 'none' or 'default' under torchrun.")
+            if not opt.defaults.get("capturable") or not torch.is_tensor(opt.param_groups[0]["lr"]):
+                raise ValueError("compile='cuda-graph' needs Adam(capturable=True) with a tensor lr.")
+            if criterion.oim is not None and criterion.oim.rounds_hint is None:
+                raise ValueError("compile='cuda-graph' needs criterion.set_batch_structure(K): OIM would count "
+                                 "the rounds on the host.")
+
+    def set_lr(self, lr: float) -> None:
+        for g in self.opt.param_groups:
+            if torch.is_tensor(g["lr"]):
+                g["lr"].fill_(lr)  # in place: a captured graph holds its address
+            else:
+                g["lr"] = lr
+
+    def _forward_eager(self, x: torch.Tensor, clean: torch.Tensor, y: torch.Tensor,
+                       ) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...]]:
+        # the autocast cache would keep casts made during a CUDA-graph capture: off in that mode
+        with torch.autocast(x.device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None,
+                            cache_enabled=self.mode != "cuda-graph"):
+            res = self.criterion(self.net(x), y, x, clean)
+        return res.total, res.values, res.names
+
+    def _eager(self, x: torch.Tensor, clean: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        total, values, self.names = self._forward(x, clean, y)
+        self.opt.zero_grad(set_to_none=True)
+        total.backward()
+        self.opt.step()
+        return values
+
+    def __call__(self, x: torch.Tensor, clean: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        if self.mode != "cuda-graph":
+            return self._eager(x, clean, y)
+        if self.graph is None and self._eager_steps < self.warmup:
+            # eager warm-up on a side stream (cuDNN/cuBLAS workspaces, Adam's state) before the capture
+            self._eager_steps += 1
+            side = torch.cuda.Stream(x.device)
+            side.wait_stream(torch.cuda.current_stream(x.device))
+            with torch.cuda.stream(side):
+                values = self._eager(x, clean, y)
+            torch.cuda.current_stream(x.device).wait_stream(side)
+            return values
+        if self.graph is None:
+            self._capture(x, clean, y)
+        else:
+            self._x.copy_(x)
+            self._clean.copy_(clean)
+            self._y.copy_(y)
+        self.graph.replay()
+        return self._values.clone()
+
+    def _capture(self, x: torch.Tensor, clean: torch.Tensor, y: torch.Tensor) -> None:
+        """Capture forward, losses, backward and Adam on static copies of this batch (run by the replay)."""
+        self._x, self._clean, self._y = x.clone(), clean.clone(), y.clone()
+        self.opt.zero_grad(set_to_none=True)  # the backward in the graph allocates the gradients it writes
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            total, self._values, self.names = self._forward_eager(self._x, self._clean, self._y)
+            total.backward()
+            self.opt.step()
+
+
 def _use_device_store(cfg: TrainConfig, ds: ReIDDataset, dev: torch.device) -> bool:
     if cfg.data_path != "auto":
         return cfg.data_path == "device"
@@ -270,8 +376,13 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, progress: bool = 
         model = model.to(memory_format=torch.channels_last)
     # R16's decoder gets no gradient when MSE is off: DDP must be told, or it waits for those gradients
     net = ddp.wrap(model, dev, cfg.sync_bn, find_unused=cfg.recovery and not model.reconstruct)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay,
-                           fused=dev.type == "cuda")  # one kernel for the whole update on the GPU
+    graphed = cfg.compile == "cuda-graph"
+    if graphed and dev.type != "cuda":
+        raise ValueError("compile='cuda-graph' needs a CUDA device; use compile='none' here.")
+    # fused: one kernel for the whole update on the GPU; a CUDA graph needs it capturable, lr a tensor
+    opt = torch.optim.Adam(model.parameters(), lr=torch.tensor(cfg.lr, device=dev) if graphed else cfg.lr,
+                           betas=cfg.betas, weight_decay=cfg.weight_decay, fused=dev.type == "cuda",
+                           capturable=graphed)
     out = TrainOutput(cfg, model, ds, hardware=hardware_string(dev))
     start_epoch = 0
     ckpt = Path(out_dir) / "last.pt" if out_dir else None
@@ -281,12 +392,15 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, progress: bool = 
         model.load_state_dict(state["model"])
         criterion.load_state_dict(state["criterion"])
         opt.load_state_dict(state["optimizer"])
+        for g in opt.param_groups:  # a checkpoint of another mode holds the lr as a float or a tensor
+            g["lr"] = torch.tensor(float(g["lr"]), device=dev) if graphed else float(g["lr"])
         start_epoch = state["epoch"] + 1
         out.history = [EpochLog(**h) for h in state["history"]]
         out.train_seconds, out.train_images = state["train_seconds"], state["train_images"]
         if progress and main:
             print(f"resuming {cfg.name()} from epoch {start_epoch} ({ckpt})")
-    step_fn = torch.compile(net) if cfg.compile else net
+    step = TrainStep(net, criterion, opt, amp, channels_last=dev.type == "cuda" and cfg.channels_last,
+                     mode=cfg.compile)
 
     # rank 0 keeps the single-process random stream; the other ranks draw their own flips and erasing
     gen = torch.Generator(device=dev).manual_seed(cfg.seed + 7 + 1_000_003 * rank)
@@ -301,48 +415,45 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, progress: bool = 
                                     num_unlabeled=cfg.num_unlabeled, rank=rank, world_size=world)
         sampler = loader.batch_sampler
     erasing = cfg.erasing_config
+    # P x K batches, then the sampler's unlabeled samples: OIM and the triplet need no count from the device
+    criterion.set_batch_structure(cfg.k, sampler.num_unlabeled)
 
     model.train()
     bar = tqdm(range(start_epoch, cfg.epochs), desc=cfg.name(), disable=not (progress and main), leave=False)
     for epoch in bar:
-        for g in opt.param_groups:
-            g["lr"] = _lr_at(cfg, epoch)
+        lr = _lr_at(cfg, epoch)
+        step.set_lr(lr)
         sampler.set_epoch(epoch)
         t0 = time.perf_counter()
-        sums: dict[str, torch.Tensor] = {}
+        sums: torch.Tensor | None = None  # total, then each term: summed on the device, read once an epoch
         n_steps = n_img = 0
-        batches = sampler.batches() if store is not None else loader
+        if store is not None:
+            # the epoch's batch indices in one copy: a host-to-device copy per step would wait for the GPU
+            index = torch.as_tensor(sampler.batches(), dtype=torch.long, device=dev)
+            batches = index.unbind(0) if len(index) else ()
+        else:
+            batches = loader
         for batch in batches:
             if store is not None:
-                idx = torch.as_tensor(batch, device=dev)
                 # flip + erasing on the device; ``clean`` is the flipped image before erasing
-                x, clean = store.batch(idx, train=True, erasing=erasing, generator=gen, return_clean=True)
-                y = store.pids[idx]
+                x, clean = store.batch(batch, train=True, erasing=erasing, generator=gen, return_clean=True)
+                y = store.pids[batch]
             else:
                 clean, y = batch[0].to(dev, non_blocking=True), batch[1].to(dev, non_blocking=True)
                 x = erase_batch(clean, erasing, gen) if erasing.mode != "none" else clean
-            if dev.type == "cuda" and cfg.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(dev.type, dtype=amp or torch.float32, enabled=amp is not None):
-                res = criterion(step_fn(x), y, x, clean)
-            opt.zero_grad(set_to_none=True)
-            res.total.backward()
-            opt.step()
-            for k_, v in {"total": res.total.detach(), **res.terms}.items():
-                sums[k_] = sums.get(k_, 0) + v.float()
+            values = step(x, clean, y)
+            sums = values if sums is None else sums + values
             n_steps += 1
             n_img += len(x)
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         secs = time.perf_counter() - t0
-        names = sorted(sums)
-        if names:  # one all-reduce per epoch: the logged loss is the global batch's
-            totals = ddp.all_reduce_mean(torch.stack([sums[k_] for k_ in names])).tolist()
-            terms = {k_: v / max(n_steps, 1) for k_, v in zip(names, totals, strict=True)}
-        else:
-            terms = {}
+        terms: dict[str, float] = {}
+        if sums is not None:  # one all-reduce per epoch: the logged loss is the global batch's
+            totals = ddp.all_reduce_mean(sums).tolist()
+            terms = {k_: v / max(n_steps, 1) for k_, v in sorted(zip(("total", *step.names), totals, strict=True))}
         n_img *= world
-        log = EpochLog(epoch, terms.pop("total", float("nan")), terms, opt.param_groups[0]["lr"], secs, n_img, world)
+        log = EpochLog(epoch, terms.pop("total", float("nan")), terms, lr, secs, n_img, world)
         out.history.append(log)
         out.train_seconds += secs
         out.train_images += n_img

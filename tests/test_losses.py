@@ -176,3 +176,101 @@ def test_margin_is_a_config_field():
     assert LossConfig().margin == 1.2
     with pytest.raises(ValueError, match="margin"):
         LossConfig(margin=-1)
+
+
+class _PerPartOIM(torch.nn.Module):
+    """The per-part OIM module as it was before the stacked one (issue 20), as a reference: a table and a
+    queue of its own, boolean-mask queue push, one module per partial feature."""
+
+    def __init__(self, dim, classes, queue, m=0.5, tau=1 / 30):
+        super().__init__()
+        self.m, self.tau, self.q = m, tau, queue
+        self.lut, self.queue = torch.zeros(classes, dim), torch.zeros(queue, dim)
+        self.ptr, self.filled = 0, 0
+
+    def forward(self, f, labels):
+        x = torch.nn.functional.normalize(f.float(), dim=1)
+        logits = x @ torch.cat([self.lut, self.queue]).t() / self.tau
+        logits[:, len(self.lut) + self.filled :] = float("-inf")
+        loss = cross_entropy(logits, labels)
+        x, lab, c = x.detach(), labels >= 0, len(self.lut)
+        y = torch.where(lab, labels, torch.full_like(labels, c))
+        n = len(y)
+        occ = ((y[:, None] == y[None, :]) & torch.ones(n, n, dtype=torch.bool).tril(-1)).sum(1)
+        table = torch.cat([self.lut, self.lut.new_zeros(1, self.lut.shape[1])])
+        for r in range(int(occ.max()) + 1):
+            rows = torch.where(occ == r, y, torch.full_like(y, c))
+            table.index_copy_(0, rows, torch.nn.functional.normalize(self.m * table[rows] + (1 - self.m) * x, dim=1))
+        self.lut = table[:c].clone()
+        unl = x[~lab][-self.q :]
+        self.queue[(self.ptr + torch.arange(len(unl))) % self.q] = unl
+        self.ptr, self.filled = (self.ptr + len(unl)) % self.q, min(self.filled + len(unl), self.q)
+        return loss
+
+
+@pytest.mark.parametrize("update_hint", [None, 3])
+def test_stacked_oim_equals_independent_per_part_modules(update_hint):
+    """One OIMLoss for P parts gives, bit for bit, the tables and queues of P per-part modules (and their
+    mean loss up to rounding), over batches with repeated identities and unlabeled samples that wrap the
+    queue."""
+    g = torch.Generator().manual_seed(11)
+    parts, dim, classes, q = 4, 16, 7, 5
+    ref = [_PerPartOIM(dim, classes, q) for _ in range(parts)]
+    oim = OIMLoss(dim, classes, queue_size=q, parts=parts).train()
+    oim.rounds_hint = update_hint
+    for step in range(4):
+        labels = torch.randint(-1, classes, (18,), generator=g)
+        if update_hint is not None:  # at most K = 3 samples per identity
+            labels = torch.tensor([0, 0, 1, -1, 0, 2, 1, -1, 3, 3, -1, 5, 3, 6, -1, -1, 2, 6])[torch.randperm(18, generator=g)]
+        feats = torch.randn(parts, 18, dim, generator=g)
+        losses = [r(f, labels) for r, f in zip(ref, feats, strict=True)]
+        loss = oim(feats, labels)
+        assert torch.allclose(loss, torch.stack(losses).mean(), atol=1e-5), step
+        for j, r in enumerate(ref):
+            assert torch.equal(oim.lut[j], r.lut), (step, j)
+            assert torch.equal(oim.queue[j], r.queue), (step, j)
+        assert int(oim.queue_ptr) == ref[0].ptr and int(oim.queue_filled) == ref[0].filled
+
+
+def test_old_per_part_checkpoint_loads_into_the_stacked_oim():
+    crit = HENetLoss(5, (1, 4), LossConfig(oim_queue=3))
+    g = torch.Generator().manual_seed(2)
+    old = {}
+    for j in range(4):
+        old[f"oims.{j}.lut"] = torch.randn(5, 256, generator=g)
+        old[f"oims.{j}.queue"] = torch.randn(3, 256, generator=g)
+        old[f"oims.{j}.queue_ptr"] = torch.tensor(2)
+        old[f"oims.{j}.queue_filled"] = torch.tensor(3)
+    crit.load_state_dict(old)
+    assert torch.equal(crit.oim.lut, torch.stack([old[f"oims.{j}.lut"] for j in range(4)]))
+    assert torch.equal(crit.oim.queue[3], old["oims.3.queue"])
+    assert int(crit.oim.queue_ptr) == 2 and int(crit.oim.queue_filled) == 3
+    again = HENetLoss(5, (1, 4), LossConfig(oim_queue=3))
+    again.load_state_dict(crit.state_dict())  # the new layout round-trips
+    assert set(crit.state_dict()) == {"oim.lut", "oim.queue", "oim.queue_ptr", "oim.queue_filled"}
+    assert torch.equal(again.oim.lut, crit.oim.lut) and torch.equal(again.oim.queue, crit.oim.queue)
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        HENetLoss(6, (1, 4), LossConfig(oim_queue=3)).load_state_dict(old)
+
+
+def test_batched_losses_equal_per_branch_terms():
+    """HENetLoss batches the CE terms, the triplet terms and the OIM parts; each term equals the mean of the
+    per-branch terms, with or without the P x K structure hint."""
+    torch.manual_seed(4)
+    m = HENet(6, (1, 4), True, backbone="resnet18-half", input_size=(64, 32)).train()
+    x = torch.randn(8, 3, 64, 32)
+    y = torch.arange(4).repeat_interleave(2)
+    out = m(x)
+    for hint in (None, 0):
+        crit = HENetLoss(6, (1, 4), LossConfig(oim=False))
+        crit.set_batch_structure(2 if hint == 0 else None, hint)
+        t = crit(out, y, x).terms
+        ce = [cross_entropy(b.global_logits, y) for b in out.branches]
+        ce += [cross_entropy(lg, y) for b in out.branches for lg in b.part_logits]
+        assert torch.allclose(t["ce"], torch.stack(ce).mean(), atol=1e-6)
+        tri = [batch_hard_triplet(b.global_feat, y, 1.2) for b in out.branches if b.name != "R16"]
+        assert torch.allclose(t["triplet"], torch.stack(tri).mean(), atol=1e-5)
+    feats = torch.randn(3, 8, 5)
+    ref = torch.stack([brute_force_triplet(f, y, 0.3) for f in feats]).mean()
+    assert torch.allclose(batch_hard_triplet(feats, y, 0.3, pk_batch=True), ref, atol=1e-5)
+    assert torch.allclose(batch_hard_triplet(feats, y, 0.3), ref, atol=1e-5)
