@@ -413,6 +413,13 @@ class StudyScores:
             self._cache[ck] = np.stack([per_query_scores(pq, metric) for pq in lst]) if ok else None
         return self._cache[ck]
 
+    def subset(self, idx: Sequence[int]) -> StudyScores:
+        """The same runs restricted to the seeds at positions ``idx``."""
+        out = StudyScores(tuple(self.seeds[i] for i in idx), ident=dict(self.ident))
+        for g, d in self.per_query.items():
+            out.per_query[g] = {k: [lst[i] for i in idx] for k, lst in d.items() if len(lst) == len(self.seeds)}
+        return out
+
     def n_queries(self) -> int | None:
         for g in self.per_query.values():
             for lst in g.values():
@@ -646,7 +653,7 @@ def _judge(c: Claim, row: Row, metric: str, iv: Interval, sc: Scorer) -> dict:
     if row.margin is not None:
         test = tost(iv, row.margin)
         d = np.sign(iv.mean) or 1.0
-        rec["p against"] = one_sided_p(iv, d, d * row.margin)[0] if test == "not equivalent" else np.nan
+        rec["p against"] = one_sided_p(iv, d, d * row.margin)[0]  # |difference| beyond the margin
         rec["test"] = test
         rec["verdict"] = {"equivalent": "reproduced", "not equivalent": "contradicted"}.get(test, "unresolved")
         effect = paper_d if np.isfinite(paper_d) else 0.0
@@ -661,7 +668,7 @@ def _judge(c: Claim, row: Row, metric: str, iv: Interval, sc: Scorer) -> dict:
         rec["p against"] = p_against
         effect = paper_d if np.isfinite(paper_d) and np.sign(paper_d) == side else EFFECT_OF_INTEREST * row.scale
         margin = None
-    if rec["verdict"] != "reproduced" and c.kind != "es":
+    if rec["verdict"] == "unresolved" and c.kind != "es":
         sv = sc.seed_var(c.grid, metric)
         rec["seeds needed"] = seeds_needed(effect, iv.var_query, sv, sum(w**2 for _, w in row.weights),
                                            margin=margin, power=POWER)

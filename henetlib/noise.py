@@ -54,11 +54,13 @@ DRIFT_P = 0.05
 
 
 def noise_dir() -> Path:
+    """``published/noise/`` (beside the published results, so HENET_PUBLISHED_DIR moves both), or
+    HENET_NOISE_DIR."""
     import os
 
-    from .utils import REPO_ROOT
+    from . import experiments as ex
 
-    return Path(os.environ.get("HENET_NOISE_DIR") or REPO_ROOT / "published" / "noise")
+    return Path(os.environ.get("HENET_NOISE_DIR") or ex.published_root() / "noise")
 
 
 def path_for(profile: str) -> Path:
@@ -153,6 +155,15 @@ class NoiseModel:
         return SeedVariance(e["var"], e["df"], f"noise model {self.profile}, {len(self.seeds)} seeds, "
                                                  f"{self.date[:10]}")
 
+    def config_variance(self, group: str, metric: str) -> SeedVariance | None:
+        """The seed variance of ONE configuration's score (seed effect included: it does not cancel in a
+        single row's interval), pooled over configurations: df = C (S - 1). For the tables' per-row ±."""
+        e = self.estimates.get(group, {}).get(metric)
+        if not e or "var_within" not in e:
+            return None
+        return SeedVariance(e["var_within"], e["configs"] * (len(self.seeds) - 1.0),
+                            f"noise model {self.profile}, {len(self.seeds)} seeds")
+
     def save(self, path: Path | None = None) -> Path:
         from .utils import atomic_write_json
 
@@ -222,6 +233,12 @@ class NoiseStatus:
         if not self.usable or self.model is None:
             return {}
         return {(g, m): self.model.seed_variance(g, m) for g in GROUPS for m in METRICS}
+
+    def config_vars(self) -> dict[tuple[str, str], SeedVariance | None]:
+        """Per (group, metric): one configuration's seed variance, for ``stats.interval(..., seed_var=)``."""
+        if not self.usable or self.model is None:
+            return {}
+        return {(g, m): self.model.config_variance(g, m) for g in GROUPS for m in METRICS}
 
 
 def status(ctx, path: Path | None = None) -> NoiseStatus:

@@ -80,7 +80,8 @@ def _model(**kw) -> noise.NoiseModel:
     base = dict(profile="test", profile_settings=noise._profile_settings("test"), overrides={},
                 code_version=ex.code_version(), dataset="x", dataset_fingerprint="fp", seeds=[0, 1, 2, 3, 4],
                 git_commit="abc", date="2026-11-25T10:00:00",
-                estimates={"trained": {"R1": {"var": 9.0, "df": 100.0}, "mAP": {"var": 4.0, "df": 100.0}}})
+                estimates={"trained": {"R1": {"var": 9.0, "df": 100.0, "var_within": 16.0, "configs": 30},
+                                       "mAP": {"var": 4.0, "df": 100.0}}})
     return noise.NoiseModel(**{**base, **kw})
 
 
@@ -92,6 +93,8 @@ def test_status_current_stale_and_not_applicable(tmp_path, monkeypatch):
     st = noise.status(ctx, p)
     assert st.usable and not st.stale and st.seed_vars()[("trained", "mAP")].var == 4.0
     assert noise.NoiseModel.load(p).seeds == [0, 1, 2, 3, 4]  # provenance round trip
+    cv = st.config_vars()[("trained", "R1")]
+    assert cv.var == 16.0 and cv.df == 30 * 4 and st.config_vars()[("trained", "mAP")] is None
     _model(code_version="000000000000").save(p)
     st = noise.status(ctx, p)
     assert st.usable and st.stale and "STALE" in st.note  # code changed: used, and said

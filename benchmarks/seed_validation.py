@@ -1,0 +1,141 @@
+"""Validate the seed-noise design (issue #22): do one-seed verdicts with the noise model agree with many seeds?
+
+Runs the study with ``--seeds N`` seeds (0 .. N-1; trains what is not cached), then compares three scoreboards:
+
+* **default**: seed 0 only, intervals with the noise model estimated from seeds 1 .. N-1 (held out from seed 0,
+  so seed 0's own training noise is not in its estimate);
+* **query-level**: seed 0 only, no noise model (what the scoreboard printed before #22);
+* **reference**: all N seeds, the training noise from their own spread (pooled over the configurations).
+
+and reports, per design: the rows whose verdict flips to the *opposite* side (reproduced <-> contradicted;
+goal: none), the resolved rows the reference leaves unresolved, and how often the default interval covers
+(a) the N-seed mean and (b) the held-out mean of seeds 1 .. N-1 (goal 90-98% at the nominal 95%). It also
+stores the equal-variance check (Brown-Forsythe) of the noise model. Results: a JSON file and a figure in
+``benchmarks/results/``; ``--save-model`` also writes the all-seed noise model to ``published/noise/``.
+
+Run after ``make reproduce`` (its seed-0 runs are reused):
+
+    python benchmarks/seed_validation.py --profile smoke --seeds 5 --save-model
+
+About 30 minutes of the 2-core CPU for the smoke profile (4 more seeds of 33 runs and their occlusion curves).
+A quick check of the script itself: ``--profile test --seeds 3 --grids table3,table4`` (a few minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from henetlib import claims, noise
+from henetlib import experiments as ex
+
+warnings.filterwarnings("ignore")
+ALL_GRIDS = ("table1", "table2", "table3", "table4", "fig4", "fig5")
+
+
+def run(profile: str, n_seeds: int, grids: tuple[str, ...], device: str, n_boot: int, out: Path,
+        save_model: bool) -> dict:
+    if n_seeds < 3:
+        raise SystemExit("--seeds must be at least 3 (seed 0 plus a held-out noise model of two or more seeds).")
+    t0 = time.time()
+    ctx_all = ex.StudyContext(profile, device, seeds=tuple(range(n_seeds)))
+    data_all = claims.collect(ctx_all, set(grids), train=True, progress=True)
+    t_train = time.time() - t0
+    rest_idx = list(range(1, n_seeds))
+    ctx_rest = ex.StudyContext(profile, device, seeds=tuple(rest_idx))
+    data_rest = data_all.subset(rest_idx)
+    data_0 = data_all.subset([0])
+    ctx_0 = ex.StudyContext(profile, device, seeds=(0,))
+
+    model_rest = noise.estimate(ctx_rest, train=False, data=data_rest)
+    model_all = noise.estimate(ctx_all, train=False, data=data_all)
+    if save_model:
+        print(f"noise model written to {model_all.save()}")
+    held_out = noise.NoiseStatus(model_rest, True, [], f"noise model from held-out seeds {rest_idx}")
+    none = noise.NoiseStatus(None, False, [], "query-level only")
+    cl = [c for c in claims.for_profile(profile) if c.grid in grids and c.kind != "efficiency"]
+
+    def board(ctx, data, st):
+        return claims.scoreboard(ctx, n_boot=n_boot, claims=cl, data=data, noise_model=st, efficiency={})
+
+    default = board(ctx_0, data_0, held_out)
+    query_only = board(ctx_0, data_0, none)
+    reference = board(ctx_all, data_all, none)  # several seeds: their own spread
+    rest = board(ctx_rest, data_rest, none)
+    result = {
+        "profile": profile, "seeds": list(range(n_seeds)), "grids": list(grids), "n_boot": n_boot,
+        "code_version": ex.code_version(), "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "train_seconds": round(t_train), "claims": [c.id for c in cl],
+        "noise_model_held_out": {"estimates": model_rest.estimates, "equal_variance": model_rest.equal_variance},
+        "noise_model_all": {"estimates": model_all.estimates, "equal_variance": model_all.equal_variance},
+        "default_vs_reference": noise.compare_verdicts(default, reference),
+        "default_vs_held_out_mean": noise.compare_verdicts(default, rest),
+        "query_only_vs_reference": noise.compare_verdicts(query_only, reference),
+        "query_only_vs_held_out_mean": noise.compare_verdicts(query_only, rest),
+        "claim_verdicts": {
+            "default": claims.claim_verdicts(default)[["claim", "verdict"]].to_dict("records"),
+            "reference": claims.claim_verdicts(reference)[["claim", "verdict"]].to_dict("records")},
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"seed_validation_{profile}"
+    (out / f"{stem}.json").write_text(json.dumps(result, indent=1, default=str))
+    cols = ["claim", "comparison", "metric", "ours diff", "lo", "hi", "verdict", "basis"]
+    rows = default[cols].merge(reference[cols[:4] + ["verdict"]], on=cols[:3], suffixes=("", " (N seeds)"))
+    rows = rows.merge(rest[cols[:4]], on=cols[:3], suffixes=("", " (held out)"))
+    rows.to_csv(out / f"{stem}_rows.csv", index=False)
+    _figure(rows, result, out / f"{stem}.png")
+    print(json.dumps({k: v for k, v in result.items() if k.endswith(("reference", "mean"))}, indent=1))
+    return result
+
+
+def _figure(rows, result, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    r = rows.dropna(subset=["ours diff", "ours diff (N seeds)"]).reset_index(drop=True)
+    r = r.assign(mid=(r["lo"] + r["hi"]) / 2).sort_values("ours diff (N seeds)").reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    x = np.arange(len(r))
+    cov = (r["lo"] <= r["ours diff (N seeds)"]) & (r["ours diff (N seeds)"] <= r["hi"])
+    ax.vlines(x, r["lo"], r["hi"], color=np.where(cov, "tab:blue", "tab:red"), lw=1)
+    ax.plot(x, r["ours diff (N seeds)"], "k.", ms=3, label=f"mean of {len(result['seeds'])} seeds")
+    ax.axhline(0, color="0.5", lw=0.6)
+    d = result["default_vs_reference"]
+    ax.set_title(f"{result['profile']}: seed-0 intervals with the held-out noise model (blue: cover the "
+                 f"{len(result['seeds'])}-seed mean, {d['coverage']:.0%}; opposite verdicts: {d['opposite']})",
+                 fontsize=8)
+    ax.set_xlabel("claim rows x metric, sorted by the N-seed estimate")
+    ax.set_ylabel("contrast (points)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--profile", default="smoke")
+    ap.add_argument("--seeds", type=int, default=5, help="seeds 0 .. N-1 (at least 3; 5 or more recommended)")
+    ap.add_argument("--grids", default=",".join(ALL_GRIDS))
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--n-boot", type=int, default=1000)
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
+    ap.add_argument("--save-model", action="store_true", help="write the all-seed noise model to published/noise/")
+    a = ap.parse_args()
+    grids = tuple(g for g in a.grids.split(",") if g)
+    unknown = set(grids) - set(ALL_GRIDS)
+    if unknown:
+        raise SystemExit(f"unknown grids {sorted(unknown)}; use {', '.join(ALL_GRIDS)}")
+    res = run(a.profile, a.seeds, grids, a.device, a.n_boot, Path(a.out), a.save_model)
+    print(f"noise model (held out) equal-variance check: "
+          f"{json.dumps(res['noise_model_held_out']['equal_variance'], default=str)[:400]}")
+
+
+if __name__ == "__main__":
+    main()
