@@ -339,6 +339,54 @@ def bar_chart(df: pd.DataFrame, label: str, metrics: Sequence[str] = ("R1", "mAP
     return fig
 
 
+def curves(df: pd.DataFrame, x: str, group: str, metrics: Sequence[str] = ("R1", "mAP"), panel: str | None = None,
+           xlabel: str | None = None, paper: dict[str, list[tuple[float, float, str]]] | None = None,
+           height: float | None = None):
+    """Metric against ``x``, one line per ``group`` (colour, marker and line style all differ) with its 95%
+    band (``<m>_lo``/``_hi``); rows are metrics, columns the values of ``panel`` (Fig. 5's test occlusion).
+    ``paper``: per metric, points (x, y, label) the paper gives, drawn as black stars."""
+    panels = list(dict.fromkeys(df[panel])) if panel else [None]
+    groups = list(dict.fromkeys(df[group]))
+    nr, nc = (len(metrics), len(panels)) if panel else (1, len(metrics))
+    fig, axes = figure("two", height or (2.3 * nr + 0.5), nr, nc, squeeze=False, sharex=True,
+                       sharey="row" if panel else False)
+    for r, m in enumerate(metrics):
+        for c, pv in enumerate(panels):
+            ax = axes[r, c] if panel else axes[0, r]
+            d = df if pv is None else df[df[panel] == pv]
+            for i, gname in enumerate(groups):
+                g = d[d[group] == gname].sort_values(x)
+                st = series_style(i)
+                ax.plot(g[x], g[m], label=str(gname), **st)
+                if f"{m}_lo" in g:
+                    ax.fill_between(g[x], g[f"{m}_lo"].clip(lower=0), g[f"{m}_hi"], color=st["color"], alpha=0.12,
+                                    lw=0)
+            for px, py, plabel in (paper or {}).get(m, []):
+                ax.plot([px], [py], "*", color="k", ms=8, linestyle="none", label=plabel)
+            if pv is not None and r == 0:
+                ax.set_title(f"test occlusion: {pv}" if panel == "test_occlusion" else f"{panel}: {pv}")
+            if c == 0 or not panel:
+                ax.set_ylabel(f"{m} (%)")
+            if r == nr - 1 or not panel:
+                ax.set_xlabel(xlabel or x)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper center", ncols=min(len(labels), 4),
+               title=readable(group) if not paper else None)
+    return fig
+
+
+def occlusion_note(df: pd.DataFrame, metric: str = "R1") -> str:
+    """What to look at in Fig. 5: which test occlusion hurts most at the heaviest level (mean over the
+    trained models), and which trained model keeps the most under it."""
+    top = df[df["level"] == df["level"].max()]
+    by_test = top.groupby("test_occlusion", sort=False)[metric].mean()
+    worst = by_test.idxmin()
+    note = (f"At level {df['level'].max():g}, {worst} occlusion leaves the lowest mean {metric} "
+            f"({by_test.min():.1f}; {', '.join(f'{k}: {v:.1f}' for k, v in by_test.items())}). ")
+    return note + describe_curves(df[df["test_occlusion"] == worst], "level", metric, "trained_with",
+                                  where=f"Under {worst}: ")
+
+
 def forest_plot(board: pd.DataFrame, title: str = "", rows_per_part: int = 40):
     """Each claim's difference with its 95% interval, the paper's difference as a black cross. Verdicts differ
     in colour, marker and line style. A board longer than ``rows_per_part`` splits into parts that each fit a

@@ -42,3 +42,33 @@ def test_untrained_warns_and_bad_method():
     assert set(maps) == {"G1", "P2"}
     with pytest.raises(ValueError, match="CAM method"):
         branch_cams(m, torch.randn(1, 3, 64, 32), [0], method="magic")
+
+
+def _cam_data(n=5):
+    rng = np.random.default_rng(0)
+    maps = {k: {b: rng.uniform(0, 1, (n, 16, 8)).astype(np.float32) for b in ("G1", "P4")} for k in ("clean", "occluded")}
+    return {"clean": rng.uniform(0, 1, (n, 16, 8, 3)), "occluded": rng.uniform(0, 1, (n, 16, 8, 3)),
+            "branches": ["G1", "P4"], "pids": list(range(n)), "maps": maps}
+
+
+def test_cam_figure_side_by_side_with_colorbar_and_parts():
+    import matplotlib.pyplot as plt
+
+    from henetlib import report
+    from henetlib.cam import cam_figure, cam_note, cam_summary
+
+    parts = cam_figure(_cam_data(5), images_per_part=4)
+    assert isinstance(parts, list) and len(parts) == 2
+    fig = parts[0]
+    w, h = fig.get_size_inches()
+    assert w <= report.MAX_WIDTH and h <= report.MAX_HEIGHT
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == ["clean image", "G1", "P4", "occluded image", "G1", "P4"]  # clean and occluded on one row
+    cbar = [ax for ax in fig.axes if ax.get_ylabel() == "class activation (0-1)"]
+    assert cbar
+    overlays = [im for ax in fig.axes for im in ax.images if im.get_alpha()]
+    assert overlays and all(im.get_cmap().name == "inferno" for im in overlays)
+    s = cam_summary(_cam_data(2))
+    assert set(s["branch"]) == {"G1", "P4"} and s["share above"].between(0, 1).all()
+    assert "points" in cam_note(s)
+    plt.close("all")
