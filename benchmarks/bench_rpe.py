@@ -1,24 +1,38 @@
-"""RPE cost: per image against torchvision's RandomErasing, and the batched version's images/s.
+"""RPE cost: per image against torchvision's RandomErasing, the batched version's images/s, and the batched
+path's ATen operators and CPU time per call against the former loop implementation (issue 20).
 
-Run: python benchmarks/bench_rpe.py [--device cpu|cuda] [--batch 256]
-Goals: per-image RPE at most 4x torchvision's RandomErasing at 384x128; batched RPE >= 50,000 img/s on an H100.
+Run: python benchmarks/bench_rpe.py [--device cpu|cuda] [--batch 256] [--skip-before]
+Goals: per-image RPE at most 4x torchvision's RandomErasing at 384x128; batched RPE >= 50,000 img/s on an H100;
+erase_batch RE+RPE(20) at batch 32, 64x32 in a fixed number of ATen operators (issue 20: <= 60) with no host
+synchronisation. "Before" is the former implementation, kept verbatim as a reference in
+tests/test_rpe_batch.py (the lean one is checked bit-identical to it there).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import statistics
+import sys
 import time
+from collections import Counter
+from pathlib import Path
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
-from henetlib.rpe import (
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from henetlib.rpe import (  # noqa: E402
+    ErasingConfig,
     RandomPolygonErasing,
+    erase_batch,
     random_erasing,
     random_erasing_batch,
     random_polygon_erasing_batch,
 )
-from henetlib.utils import hardware_string, pick_device
+from henetlib.utils import hardware_string, pick_device  # noqa: E402
 
 
 def per_image(t, img, n=300):
@@ -49,10 +63,59 @@ def batched(fn, x, dev, reps=10):
     return len(x) / statistics.median(times)
 
 
+class OpCount(TorchDispatchMode):
+    """Every ATen call, views included (as benchmarks/bench_step.py counts them)."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops: Counter = Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops[str(func)] += 1
+        return func(*args, **(kwargs or {}))
+
+
+def reference_erase_batch():
+    """The former implementation (tests/test_rpe_batch.py's reference copy), or None if it is not there."""
+    path = Path(__file__).resolve().parents[1] / "tests" / "test_rpe_batch.py"
+    if not path.exists():
+        return None
+    spec = importlib.util.spec_from_file_location("_rpe_reference", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod._reference_erase_batch
+
+
+def count_ops(fn, cfg: ErasingConfig, b=32, h=64, w=32) -> int:
+    x = torch.randn(b, 3, h, w)
+    fn(x, cfg, torch.Generator().manual_seed(0))  # warm-up (the lean version caches its constants)
+    c = OpCount()
+    with c:
+        fn(x, cfg, torch.Generator().manual_seed(1))
+    return sum(c.ops.values())
+
+
+def ms_per_call(fn, cfg: ErasingConfig, b: int, h: int, w: int, dev: torch.device, reps: int) -> float:
+    x = torch.randn(b, 3, h, w, device=dev)
+    g = torch.Generator(device=dev).manual_seed(0)
+    fn(x, cfg, g)
+    times = []
+    for _ in range(reps):
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        fn(x, cfg, g)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", default="auto")
     ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--skip-before", action="store_true", help="do not time the former implementation")
     args = ap.parse_args()
     dev = pick_device(args.device)
     print(f"hardware: {hardware_string(dev)}")
@@ -65,6 +128,21 @@ def main() -> None:
     for name, fn in (("RPE(n=20)", random_polygon_erasing_batch), ("RE", random_erasing_batch)):
         ips = batched(fn, x, dev, reps=10 if dev.type == "cuda" else 3)
         print(f"batched {name} on {dev.type}, batch {args.batch} at 384x128, p=1: {ips:,.0f} img/s")
+
+    ref = reference_erase_batch()
+    cfgs = [ErasingConfig("re"), ErasingConfig("rpe", n=20), ErasingConfig("re+rpe", n=20)]
+    print("\nerase_batch, batch 32 at 64x32, p=0.5: ATen operators per call (views included)")
+    print("| erasing | before | after |\n| --- | --- | --- |")
+    for cfg in cfgs:
+        before = f"{count_ops(ref, cfg):,}" if ref else "-"
+        print(f"| {cfg.label()} | {before} | {count_ops(erase_batch, cfg):,} |")
+    print(f"\nerase_batch on {dev.type}: ms per call (median), p=0.5")
+    print("| erasing | batch, size | before | after |\n| --- | --- | --- | --- |")
+    for b, h, w, reps in ((32, 64, 32, 15), (args.batch, 384, 128, 3)):
+        for cfg in cfgs:
+            before = "-" if ref is None or args.skip_before else f"{ms_per_call(ref, cfg, b, h, w, dev, reps):.1f}"
+            after = ms_per_call(erase_batch, cfg, b, h, w, dev, reps)
+            print(f"| {cfg.label()} | {b}, {h}x{w} | {before} | {after:.1f} |")
 
 
 if __name__ == "__main__":

@@ -17,9 +17,27 @@ Random Erasing (Zhong et al. 2017b) is built the same way: a rectangle with area
 ratio uniform in [r, 1/r], filled like RPE, so RE and RPE differ only in the shape they erase.
 ``re_impl="torchvision"`` switches to torchvision's RandomErasing (log-uniform ratio, N(0, 1) fill).
 
-:func:`random_polygon_erasing_batch` does the same for a BCHW batch on any device, every image with its own
-draw, without a Python loop over images: hulls by a batched gift-wrapping over the n points, membership of
-every pixel by the sign of its cross product with every hull edge, the fill as one masked write.
+:func:`erase_batch` (and :func:`random_polygon_erasing_batch`, :func:`random_erasing_batch`) does the same
+for a BCHW batch on any device, every image with its own draw, in a fixed number of tensor operations with no
+host synchronisation (issue 20), split into :func:`draw_erasing` (the random numbers, plain torch.rand/randint
+calls in a fixed order) and :func:`apply_erasing` (a pure function of them that
+``torch.compile(fullgraph=True)`` traces and a CUDA graph can replay):
+
+- lines 1-3 (apply with probability p): one uniform per image;
+- lines 5-15 (the rectangle): all ``attempts`` draws of the bounded retry loop at once, the first that fits
+  taken by an argmax; RE's and RPE's rectangles in one pass;
+- lines 16-20 (the n points): one (B, n, 2) draw;
+- line 21 (the minimum external polygon) without a walk: edge i -> j is a candidate when every other point
+  lies left of or on it (a (B, n, n, n) cross-product test, within a tolerance of 1e-9 x the squared extent), each
+  point's successor is its farthest candidate, and the hull is the orbit of the lowest-x point under the
+  successor map, found by pointer doubling (log2(n) gathers). That is the walk the former gift-wrapping
+  implementation made, so the edges, the collinear and duplicate rules included, are the same. Points off
+  the orbit get a zero edge. A pixel centre is inside when it lies left of or on every edge: one (B, n, H, W)
+  comparison;
+- line 22 (the fill): one select per pixel.
+
+Every float operation is the former implementation's, in the same order, on the same draws: the masks and the
+erased images are bit-identical to it (tests/test_rpe_batch.py keeps it as a reference).
 """
 
 from __future__ import annotations
@@ -257,10 +275,10 @@ class _Erasing:
 class ErasingDraws:
     """The random numbers of one batched erasing, per erasing (RE before RPE), drawn in this order:
 
-    - ``apply``: (B, 1, 1, 1) uniforms; an image is erased when its draw is < p (Algorithm 1, lines 2-3).
+    - ``apply``: (B, 1, 1, 1) uniforms; an image is erased when its draw is < p (Algorithm 1, lines 1-3).
     - ``rects``: (1, B, 1, 1, attempts, 4) uniforms: area ratio, aspect ratio, centre x, centre y of every
-      attempt (lines 5-12); the first attempt that fits is taken.
-    - ``points``: (B, 1, 1, n, 2) uniforms, the n points in the rectangle (RPE; lines 16-19), else None.
+      attempt (lines 6-11); the first attempt that fits is taken.
+    - ``points``: (B, 1, 1, n, 2) uniforms, the n points in the rectangle (RPE; lines 16-20), else None.
     - ``fills``: the raw fill, uint8 Rand(0, 255) or N(0, 1) noise of the images' shape (line 22), else None.
     """
 
@@ -422,7 +440,7 @@ def _fill_values(raw: torch.Tensor | None, value: FillValue, dtype: torch.dtype,
     """The fill from its raw draw: Rand(0, 255) through the normalisation for float images (see the module
     docstring), N(0, 1), or a constant (1, C, 1, 1)."""
     if raw is None:
-        vals = [float(v) for v in torch.as_tensor(value, dtype=torch.float64).reshape(-1).tolist()]
+        vals = [float(value)] if isinstance(value, (int, float)) else [float(v) for v in value]
         if len(vals) not in (1, c):
             raise ValueError(f"value has {len(vals)} entries but the images have {c} channels.")
         return _const(vals, (1, -1, 1, 1), device, dtype)
@@ -457,7 +475,7 @@ def _apply(images: torch.Tensor, erasings: Sequence[_Erasing], draws: ErasingDra
     masks = []
     for e, box, ok, a, u in zip(erasings, rects, oks, draws.apply, draws.points, strict=True):
         lo, hi = box.split(2, -1)  # (B, 1, 1, 1, 2): x0, y0 and x1, y1
-        if e.polygon:  # Algorithm 1 lines 16-21: n points in the rectangle, their hull
+        if e.polygon:  # Algorithm 1 lines 16-21: n points in the rectangle, their hull (MinPolygon)
             m = _hull_mask((lo + (hi - lo) * u)[:, 0], h, w)
         else:
             g = _grid(h, w, dev)
@@ -477,7 +495,8 @@ def _apply(images: torch.Tensor, erasings: Sequence[_Erasing], draws: ErasingDra
         out, any_mask = images, None
         for e, m, f in zip(erasings, masks, draws.fills, strict=True):
             out = torch.where(m, _fill_values(f, e.value, images.dtype, c, dev), out)
-            any_mask = m if any_mask is None else any_mask | m
+            if return_mask:
+                any_mask = m if any_mask is None else any_mask | m
     return (out, any_mask.squeeze(1)) if return_mask else out
 
 
