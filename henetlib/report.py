@@ -403,7 +403,7 @@ def forest_plot(board: pd.DataFrame, title: str = "", rows_per_part: int = 40):
         fig, ax = figure("two", min(MAX_HEIGHT, 0.13 * len(chunk) + 0.9))
         y = np.arange(len(chunk))[::-1]
         for yi, (_, r) in zip(y, chunk.iterrows(), strict=True):
-            c, mk, filled, ls = VERDICT_STYLE[r["verdict"]]
+            c, mk, filled, ls = VERDICT_STYLE.get(r["verdict"], VERDICT_STYLE["unresolved"])
             if np.isfinite(r["ours diff"]):
                 ax.plot([r["lo"], r["hi"]], [yi, yi], color=c, lw=1.4, ls=ls)
                 ax.plot(r["ours diff"], yi, mk, color=c, ms=4, mfc=c if filled else "white", mew=0.9)
@@ -664,3 +664,28 @@ def latex_driver(names: Sequence[str], graphics_dir: str | Path = ".") -> str:
 
 
 use_style()  # every figure drawn after importing this module uses the project style
+
+
+def check_latex(folder: Path | None = None, names: Sequence[str] | None = None, tolerance_pt: float = 3.0,
+                workdir: Path | None = None) -> dict:
+    """Compile every ``<folder>/*.tex`` (or ``names``) with pdflatex from :func:`latex_driver`. Returns
+    {"ok": compiled, no error and no box wider than the text by more than ``tolerance_pt``, "overfull": [pt],
+    "log": the log's tail}. Raises FileNotFoundError without pdflatex."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    if shutil.which("pdflatex") is None:
+        raise FileNotFoundError("pdflatex is not installed (apt-get install texlive-latex-recommended texlive-science).")
+    folder = Path(folder or figures_dir()).resolve()
+    names = list(names) if names is not None else sorted(p.stem for p in folder.glob("*.tex"))
+    work = Path(workdir or tempfile.mkdtemp(prefix="henet-latex-"))
+    for n in names:  # \input finds the snippets and \includegraphics the PDFs through these paths
+        shutil.copy(folder / f"{n}.tex", work / f"{n}.tex")
+    (work / "driver.tex").write_text(latex_driver(names, folder), encoding="utf-8")
+    proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "driver.tex"], cwd=work,
+                          capture_output=True, text=True, timeout=300)
+    log = (work / "driver.log").read_text(errors="replace") if (work / "driver.log").exists() else proc.stdout
+    over = [float(x) for x in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)", log)]
+    ok = proc.returncode == 0 and all(x <= tolerance_pt for x in over) and "Missing character" not in log
+    return {"ok": ok, "overfull": over, "log": log[-3000:], "pdf": work / "driver.pdf"}

@@ -1,7 +1,6 @@
 """Every kind of table and figure ``henetlib.report`` writes compiles with pdflatex from the driver, with no
 box wider than the text by more than a few points, and no Type 3 font in the PDFs."""
 
-import re
 import shutil
 import subprocess
 
@@ -81,6 +80,7 @@ def test_table_environments():
 def test_every_table_and_figure_compiles_without_overfull_boxes(tmp_path):
     import matplotlib.pyplot as plt
 
+    (tmp_path / "build").mkdir()
     names = []
     for name, df in _tables().items():
         report.save_table(df, name, "Caption with 95% CI, a_b & <x> ± 1 — and ✓.", folder=tmp_path)
@@ -96,14 +96,9 @@ def test_every_table_and_figure_compiles_without_overfull_boxes(tmp_path):
                        "f_bars", "Bars", folder=tmp_path)
     plt.close("all")
     names += ["f_one", "f_forest", "f_bars"]
-    (tmp_path / "driver.tex").write_text(report.latex_driver(names, tmp_path))
-    proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "driver.tex"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
-    log = (tmp_path / "driver.log").read_text(errors="replace")
-    assert proc.returncode == 0, log[-3000:]
-    over = [float(x) for x in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)", log)]
-    assert all(x <= TOLERANCE_PT for x in over), over
-    assert "Missing character" not in log
+    res = report.check_latex(tmp_path, names, TOLERANCE_PT, workdir=tmp_path / "build")
+    assert res["ok"], (res["overfull"], res["log"])
+    assert res["pdf"].stat().st_size > 0
 
 
 @pytest.mark.skipif(shutil.which("pdffonts") is None, reason="pdffonts (poppler-utils) is absent")
@@ -113,3 +108,14 @@ def test_pdf_fonts_are_not_type3(tmp_path):
     report.save_figure(fig, "f", "c", folder=tmp_path)
     out = subprocess.run(["pdffonts", str(tmp_path / "f.pdf")], capture_output=True, text=True).stdout
     assert "TrueType" in out and "Type 3" not in out, out
+
+
+@needs_pdflatex
+def test_check_latex_catches_overfull_and_unicode(tmp_path):
+    (tmp_path / "wide.tex").write_text("\\begin{tabular}{l}\\rule{700pt}{1pt}\\\\\\end{tabular}\n")
+    (tmp_path / "mark.tex").write_text("A raw mark: ✓\n")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    wide = report.check_latex(tmp_path, ["wide"], workdir=tmp_path / "a")
+    assert not wide["ok"] and max(wide["overfull"]) > 100
+    assert not report.check_latex(tmp_path, ["mark"], workdir=tmp_path / "b")["ok"]
