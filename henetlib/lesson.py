@@ -183,14 +183,29 @@ def erase_examples(images: list[torch.Tensor], n_values: tuple[int, ...] = (10, 
     return fig, pd.DataFrame(shares)
 
 
-def to_html(anim, dpi: int = 72) -> str:
+_BUTTONS = {"fa-minus": "&minus;", "fa-fast-backward": "|&#9664;&#9664;", "fa-step-backward": "&#9664;|",
+            "fa-play fa-flip-horizontal": "&#9664;", "fa-pause": "||", "fa-play": "&#9654;",
+            "fa-step-forward": "|&#9654;", "fa-fast-forward": "&#9654;&#9654;|", "fa-plus": "+"}
+
+
+def to_html(anim, dpi: int = 100, autoplay: bool = True) -> str:
     """The animation as a self-contained HTML player (frames inlined as PNG, JavaScript controls): it plays in
-    an exported notebook with no kernel. Closes the animation's figure, so it is not drawn again below."""
+    an exported notebook with no kernel and no network. matplotlib's player draws its buttons with an icon
+    font from a CDN; offline they would be blank, so they get text labels instead. ``autoplay`` starts it
+    when the page loads. Closes the animation's figure, so it is not drawn again below."""
+    import re
+
     import matplotlib.pyplot as plt
 
     with plt.rc_context({"savefig.dpi": dpi}):
         html = anim.to_jshtml(default_mode="loop")
     plt.close(anim._fig)
+    html = re.sub(r'<link[^>]*font-awesome[^>]*>', "", html)
+    for icon, label in _BUTTONS.items():
+        html = html.replace(f'<i class="fa {icon}"></i>', label)
+    name = re.search(r"(anim[0-9a-f]+) = new Animation", html)
+    if autoplay and name:
+        html += f"<script>setTimeout(function() {{ {name.group(1)}.play_animation(); }}, 300);</script>"
     return html
 
 
@@ -248,8 +263,8 @@ def draw_area(stats: pd.DataFrame):
 def area_note(stats: pd.DataFrame) -> str:
     """What to look at in the area plot, from its numbers."""
     a, b = stats.iloc[0], stats.iloc[-1]
-    return (f"The hull covers {100 * a['erased share of rectangle']:.0f}% of the rectangle at n = {a['n']} and "
-            f"{100 * b['erased share of rectangle']:.0f}% at n = {b['n']}: as n grows RPE approaches RE. The erased "
+    return (f"The hull covers {100 * a['erased share of rectangle']:.0f}% of the rectangle at n = {int(a['n'])} and "
+            f"{100 * b['erased share of rectangle']:.0f}% at n = {int(b['n'])}: as n grows RPE approaches RE. The erased "
             f"share of the image goes from {100 * a['erased share of image']:.1f}% to "
             f"{100 * b['erased share of image']:.1f}%.")
 

@@ -56,5 +56,6 @@ def test_animation_plays_without_a_kernel():
     img = torch.randint(0, 255, (3, 32, 16), dtype=torch.uint8)
     html = lesson.to_html(lesson.animate_n(img, range(3, 6)))
     assert "<script" in html and html.count("data:image/png;base64") == 3
+    assert "font-awesome" not in html and "fa fa-" not in html and "play_animation(); }, 300)" in html
     html_p = lesson.to_html(lesson.animate_p([img, img], (0.0, 1.0)))
     assert html_p.count("data:image/png;base64") == 2
