@@ -8,8 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from henetlib import claims, noise, study
-from henetlib import experiments as ex
+from henetlib import claims, noise, study, tables
 from henetlib.stats import SeedVariance
 
 PAPER = Path(__file__).resolve().parents[2] / "shared" / "paper" / "HENet-paper.txt"
@@ -58,17 +57,17 @@ def test_the_paper_puts_every_numeric_row_on_the_claimed_side():
 def test_strict_readings_would_fail_in_the_paper():
     """Why T3a and T4a compare each combination with its own constituents: the strict reading fails on the
     paper's own numbers."""
-    t3 = ex.paper_rows("table3")
+    t3 = tables.paper_rows("table3")
     assert t3["G1+R16"]["R1"] < t3["P4"]["R1"]
-    t4 = ex.paper_rows("table4")
+    t4 = tables.paper_rows("table4")
     assert t4["OIM+MSE"]["R1"] < t4["Tri"]["R1"]
 
 
 @pytest.mark.parametrize("profile", ["smoke", "gpu"])
 def test_claim_rows_name_configurations_the_study_trains(profile):
     keys = {
-        "table1": set(study.TABLE1_ROWS), "table2": set(ex.paper_rows("table2")),
-        "table3": set(ex.paper_rows("table3")), "table4": set(ex.paper_rows("table4")),
+        "table1": set(study.TABLE1_ROWS), "table2": set(tables.paper_rows("table2")),
+        "table3": set(tables.paper_rows("table3")), "table4": set(tables.paper_rows("table4")),
         "fig4": {(r[0], float(r[1])) for r in study.fig4_configs(profile)},
         "fig5": {(m, t, float(x)) for m in claims._FIG5_MODELS for t in claims._FIG5_TESTS
                  for x in study.FIG5_LEVELS[profile]},
@@ -278,6 +277,9 @@ def test_own_seeds_enter_the_interval():
     assert (one.basis == "query-level only").all()
     assert three.basis.str.startswith("query + seed").all()
     assert ((three.hi - three.lo) > (one.hi - one.lo)).all()
+    data = _data({"table3": t3}, seeds=(0, 1, 2), noise_sd=3.0)
+    sub = data.subset([2])
+    assert sub.seeds == (2,) and sub.per_query["table3"]["G1"][0] is data.per_query["table3"]["G1"][2]
 
 
 def test_save_writes_the_claim_table_first(isolated_dirs):
@@ -292,25 +294,25 @@ def test_save_writes_the_claim_table_first(isolated_dirs):
 
 
 def test_scoreboard_trains_and_scores_the_test_profile(isolated_dirs):
-    ctx = ex.StudyContext("test", "cpu")
+    ctx = tables.StudyContext("test", "cpu")
     board = claims.scoreboard(ctx, n_boot=100, claims=claims.for_grid("table4"))
     assert len(board) == 2 * sum(len(c.rows) for c in claims.for_grid("table4"))
     assert set(board["verdict"]) <= {"reproduced", "contradicted", "unresolved"}
     assert (board["lo"] <= board["ours diff"]).all() and (board["ours diff"] <= board["hi"]).all()
     assert "on test" in claims.summary_line(board, "test")
-    other = ex.StudyContext("test", "cpu", seeds=(7,))  # nothing trained, nothing published
+    other = tables.StudyContext("test", "cpu", seeds=(7,))  # nothing trained, nothing published
     empty = claims.scoreboard(other, n_boot=50, claims=claims.for_grid("table2"), train=False)
     assert set(empty["verdict"]) == {"not run"}
 
 
 def test_study_context_reads_seeds_as_papermill_passes_them():
-    assert ex.StudyContext("test", seeds="[0, 1]").seeds == (0, 1)
-    assert ex.StudyContext("test", seeds="0,1,2").seeds == (0, 1, 2)
-    assert ex.StudyContext("test", seeds=[3]).seeds == (3,)
+    assert tables.StudyContext("test", seeds="[0, 1]").seeds == (0, 1)
+    assert tables.StudyContext("test", seeds="0,1,2").seeds == (0, 1, 2)
+    assert tables.StudyContext("test", seeds=[3]).seeds == (3,)
     with pytest.raises(ValueError, match="seeds must be"):
-        ex.StudyContext("test", seeds=["a"])
+        tables.StudyContext("test", seeds=["a"])
     with pytest.raises(ValueError, match="unknown profile"):
-        ex.StudyContext("huge")
+        tables.StudyContext("huge")
 
 
 def test_publish_round_trip_renders_without_training(isolated_dirs, monkeypatch):
