@@ -5,7 +5,7 @@ runs in a fixed order until the time budget is spent (finished runs are skipped,
 computes what needs the weights while they exist (Fig. 5's occlusion curves, CAM maps, ranked lists), and
 packs every result's small files (never weights) into ``DIR/published-<profile>.tar.gz`` with a provenance
 record. Here, ``python -m henetlib import-published FILE`` unpacks them into ``published/<profile>/``, where
-:func:`henetlib.experiments.lookup` finds them by the runs' identities.
+:func:`henetlib.runner.lookup` finds them by the runs' identities.
 """
 
 from __future__ import annotations
@@ -17,31 +17,33 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import experiments as ex
-from . import study
+from . import runner, study
+from .derived import cam_data, occlusion_curve, ranked_lists
+from .tables import StudyContext, all_losses_config
+from .train import TrainConfig, make_config
 from .utils import atomic_write_bytes, git_commit, hardware_string, results_dir
 
 SMALL_FILES = ("result.json", "occlusion.json", "ranked.npz", "cams-gradcam-4.npz")
 
 
-def available_results(ctx: ex.StudyContext) -> list:
+def available_results(ctx: StudyContext) -> list:
     """Every run of the study that is cached here or published (nothing is trained)."""
-    return [r for _, c in ctx.runs() if (r := ex.lookup(c, ex.dataset_for(c))) is not None]
+    return [r for _, c in ctx.runs() if (r := runner.lookup(c, runner.dataset_for(c))) is not None]
 
 
-def can_train(ctx: ex.StudyContext) -> bool:
+def can_train(ctx: StudyContext) -> bool:
     """False where the profile's runs would be ResNet50 on a CPU (hours): score what is published instead."""
-    return not ex.too_slow_here(ex.make_config(ctx.profile, **{**ctx.common, "from_scratch": True}))
+    return not runner.too_slow_here(make_config(ctx.profile, **{**ctx.common, "from_scratch": True}))
 
 
-def train_within(ctx: ex.StudyContext, budget_s: float, progress: bool = True,
+def train_within(ctx: StudyContext, budget_s: float, progress: bool = True,
                  out_dir: str | Path | None = None) -> tuple[int, int]:
     """Train missing runs until ``budget_s`` seconds have passed; returns (finished, still missing).
 
     With ``out_dir``, the extras and the archive are refreshed after every run, so a call cut short by its
     time limit still brings back everything finished before."""
     t0 = time.time()
-    todo = [(g, c) for g, c in ctx.runs() if ex.lookup(c, ex.dataset_for(c)) is None]
+    todo = [(g, c) for g, c in ctx.runs() if runner.lookup(c, runner.dataset_for(c)) is None]
     done = 0
     per_run = 0.0
     for grid, cfg in todo:
@@ -50,7 +52,7 @@ def train_within(ctx: ex.StudyContext, budget_s: float, progress: bool = True,
             break
         t1 = time.time()
         try:
-            res = ex.run(cfg, progress=False)
+            res = runner.run(cfg, progress=False)
         except FloatingPointError as e:  # one diverging run must not cost the rest of the call
             print(f"[{grid}] {cfg.name()}: {e}", flush=True)
             continue
@@ -65,24 +67,24 @@ def train_within(ctx: ex.StudyContext, budget_s: float, progress: bool = True,
     return done, len(todo) - done
 
 
-def extras(ctx: ex.StudyContext, progress: bool = True) -> None:
+def extras(ctx: StudyContext, progress: bool = True) -> None:
     """What needs weights, for every trained model that has them here."""
     ds = ctx.dataset()
     for seed in ctx.seeds:
         rows = study.fig5_configs(ctx.profile, seed, **ctx.common)
-        res = [ex.lookup(c, ds) for _, c in rows]
+        res = [runner.lookup(c, ds) for _, c in rows]
         if all(r is not None and not r.published and not (r.folder / "occlusion.json").exists() for r in res):
             levels = study.FIG5_LEVELS.get(ctx.profile, study.FIG5_LEVELS["gpu"])
             for r in res:
-                ex.occlusion_curve(r, levels=levels, seed=seed, device=ctx.device)
+                occlusion_curve(r, levels=levels, seed=seed, device=ctx.device)
             if progress:
                 print(f"[extras] Fig. 5 occlusion curves, seed {seed}", flush=True)
-    best = ex.lookup(ex.all_losses_config(ctx), ds)
+    best = runner.lookup(all_losses_config(ctx), ds)
     if (best is not None and not best.published and best.model_path.exists()
             and not (best.folder / "cams-gradcam-4.npz").exists()):
-        ex.ranked_lists(best, device=ctx.device)
+        ranked_lists(best, device=ctx.device)
         try:
-            ex.cam_data(best, 4, "gradcam")
+            cam_data(best, 4, "gradcam")
         except ImportError as e:  # the grad-cam package travels as a wheel to GPU machines
             print(f"[extras] CAM skipped: {e}")
         if progress:
@@ -92,7 +94,7 @@ def extras(ctx: ex.StudyContext, progress: bool = True) -> None:
 def provenance(profile: str) -> dict[str, Any]:
     import torch
 
-    return {"profile": profile, "git_commit": git_commit(), "code_version": ex.code_version(),
+    return {"profile": profile, "git_commit": git_commit(), "code_version": runner.code_version(),
             "hardware": hardware_string("auto"), "torch": torch.__version__,
             "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
 
@@ -104,7 +106,7 @@ def pack(profile: str, out_dir: str | Path, quiet: bool = False) -> Path:
     n = 0
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         for f in sorted(results_dir().glob("*/result.json")):
-            if ex.profile_of(ex.TrainConfig.from_dict(json.loads(f.read_text())["config"])) != profile:
+            if runner.profile_of(TrainConfig.from_dict(json.loads(f.read_text())["config"])) != profile:
                 continue
             n += 1
             for name in SMALL_FILES:
@@ -122,7 +124,7 @@ def pack(profile: str, out_dir: str | Path, quiet: bool = False) -> Path:
 
 def unpack(archive: str | Path, profile: str) -> int:
     """Add an archive's results to ``published/<profile>/`` (existing ones are replaced); returns the count."""
-    dest = ex.published_root() / profile
+    dest = runner.published_root() / profile
     dest.mkdir(parents=True, exist_ok=True)
     n = 0
     with tarfile.open(archive, "r:gz") as tar:
@@ -143,5 +145,5 @@ def unpack(archive: str | Path, profile: str) -> int:
             else:
                 n += parts[1] == "result.json"
             atomic_write_bytes(dest / m.name, data)
-    ex._PUBLISHED.pop((str(ex.published_root()), profile), None)
+    runner._PUBLISHED.pop((str(runner.published_root()), profile), None)
     return n

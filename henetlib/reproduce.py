@@ -16,7 +16,7 @@ from pathlib import Path
 from .utils import REPO_ROOT, figures_dir
 
 REPORTS_DIR = REPO_ROOT / "reports"
-# notebook -> the study function whose runs it reads (see henetlib.experiments)
+# notebook -> the study function whose runs it reads (see henetlib.tables)
 PREFILL = {"01_structure_analysis": ("table2",), "02_branch_ablation": ("table3",), "03_loss_ablation": ("table4",),
            "04_rpe_probability_sweep": ("fig4",), "05_occlusion_robustness": ("fig5",), "06_cam_heatmaps": ("table4",),
            "07_efficiency_score": ("table1",),
@@ -28,14 +28,14 @@ def prefill(stems: list[str], params: dict) -> None:
     """Train (or load) every run the notebooks ``stems`` will read."""
     import warnings
 
-    from . import experiments as ex
+    from . import tables
 
     warnings.filterwarnings("ignore", message="HENet: no pretrained weights")
-    ctx = ex.StudyContext(params["profile"], params["device"], params.get("data_root"), params.get("dataset"),
-                          tuple(params.get("seeds") or (0,)))
+    ctx = tables.StudyContext(params["profile"], params["device"], params.get("data_root"), params.get("dataset"),
+                              tuple(params.get("seeds") or (0,)))
     for name in dict.fromkeys(g for s in stems if s in PREFILL for g in PREFILL[s]):
         t0 = time.time()
-        _, results = getattr(ex, name)(ctx, progress=True)
+        _, results = getattr(tables, name)(ctx, progress=True)
         print(f"[train] {name}: {len(results)} runs ready in {time.time() - t0:.0f} s", flush=True)
 
 

@@ -12,7 +12,7 @@ import torch
 import torch.multiprocessing as mp
 
 from henetlib import distributed as ddp
-from henetlib import experiments as ex
+from henetlib import runner
 from henetlib import train as train_mod
 from henetlib.data import RandomIdentitySampler, Sample
 from henetlib.losses import OIMLoss, batch_hard_triplet
@@ -107,8 +107,8 @@ def test_torchrun_two_processes_resume_a_one_process_run(isolated_dirs, monkeypa
     """torchrun --standalone --nproc_per_node=2 -m henetlib run --profile test --device cpu: it resumes
     a checkpoint written by one process, writes one result, and its loss is near one process's."""
     cfg = make_config("test", device="cpu", epochs=2, stripes=(1, 4), recovery=False)
-    ds = ex.dataset_for(cfg)
-    folder = isolated_dirs / "results" / ex.result_key(cfg, ds)
+    ds = runner.dataset_for(cfg)
+    folder = isolated_dirs / "results" / runner.result_key(cfg, ds)
 
     def interrupt(*a, **k):
         raise KeyboardInterrupt

@@ -13,7 +13,7 @@ import warnings
 import cv2
 import pytest
 
-from henetlib import experiments as ex
+from henetlib import derived, runner
 from henetlib.data import DataError, build_dataset
 from henetlib.train import make_config
 from henetlib.utils import RunLock
@@ -41,10 +41,10 @@ def market(isolated_dirs):
 
 def test_bad_images_fail_before_training(market, monkeypatch):
     root, bad = market
-    monkeypatch.setattr(ex, "train", lambda *a, **k: pytest.fail("training started on a broken data set"))
+    monkeypatch.setattr(runner, "train", lambda *a, **k: pytest.fail("training started on a broken data set"))
     cfg = make_config("test", device="cpu", dataset="market1501", data_root=str(root))
     with pytest.raises(DataError) as e:
-        ex.run(cfg, progress=False)
+        runner.run(cfg, progress=False)
     msg = str(e.value)
     assert "3 file(s)" in msg and "--skip-bad-images" in msg
     assert all(str(b) in msg for b in bad)
@@ -60,7 +60,7 @@ def test_skip_bad_images_is_recorded_and_grey_and_rgba_load(market):
     from henetlib.data import read_image
 
     assert all(read_image(p).shape[0] == 3 for p in pngs)
-    res = ex.run(make_config("test", device="cpu", dataset="market1501", data_root=str(root), skip_bad_images=True),
+    res = runner.run(make_config("test", device="cpu", dataset="market1501", data_root=str(root), skip_bad_images=True),
                  progress=False)
     assert sorted(res.skipped_images) == sorted(map(str, bad))
 
@@ -76,11 +76,11 @@ def test_check_verdict_is_cached(market, monkeypatch):
 
 def test_truncated_result_json_is_moved_aside_and_redone(isolated_dirs):
     cfg = make_config("test", device="cpu")
-    res = ex.run(cfg, progress=False)
+    res = runner.run(cfg, progress=False)
     f = res.folder / "result.json"
     f.write_text(f.read_text()[:100])  # a copy cut short
     with pytest.warns(UserWarning, match="result.json cannot be read"):
-        again = ex.sweep([cfg], progress=False)[0]
+        again = runner.sweep([cfg], progress=False)[0]
     assert again.metrics["R1"] == res.metrics["R1"]  # redone, deterministically
     assert list(res.folder.glob("broken-*/result.json"))
 
@@ -99,11 +99,11 @@ def test_damaged_checkpoint_restarts_the_run(isolated_dirs):
 
 def test_damaged_model_is_retrained_when_needed(isolated_dirs):
     cfg = make_config("test", device="cpu", stripes=(1, 4), recovery=True)
-    res = ex.run(cfg, progress=False)
+    res = runner.run(cfg, progress=False)
     res.model_path.write_bytes(b"\x00" * 64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ranked, query, _ = ex.ranked_lists(res)
+        ranked, query, _ = derived.ranked_lists(res)
     assert len(ranked) == len(query)
     assert list(res.folder.glob("broken-*/model.pt"))
 
@@ -111,16 +111,16 @@ def test_damaged_model_is_retrained_when_needed(isolated_dirs):
 _SWEEP = textwrap.dedent('''
     import os, sys, warnings
     warnings.filterwarnings("ignore")
-    from henetlib import experiments as ex
+    from henetlib import runner
     from henetlib import study
-    real = ex.train
+    real = runner.train
     def logged(cfg, *a, **k):
         with open(os.environ["TRAIN_LOG"], "a") as f:
             f.write(cfg.name() + "\\n")
         return real(cfg, *a, **k)
-    ex.train = logged
+    runner.train = logged
     rows = study.table4_configs("test", (0,), device="cpu")
-    res = ex.sweep([r[-1] for r in rows], progress=False)
+    res = runner.sweep([r[-1] for r in rows], progress=False)
     print("TABLE", len(res), sum(r.metrics["R1"] >= 0 for r in res))
 ''')
 
@@ -198,7 +198,7 @@ def test_bad_run_parameters_fail_at_config_time(tmp_path):
 def test_a_diverging_run_stops_clearly_and_caches_nothing(isolated_dirs):
     cfg = make_config("test", device="cpu", lr=1e6)
     with pytest.raises(FloatingPointError, match="lower the lr"):
-        ex.run(cfg, progress=False)
+        runner.run(cfg, progress=False)
     assert not list((isolated_dirs / "results").glob("*/result.json"))
 
 

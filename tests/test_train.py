@@ -3,8 +3,7 @@ import json
 import pytest
 import torch
 
-from henetlib import experiments as ex
-from henetlib import study
+from henetlib import runner, study, tables
 from henetlib import train as train_mod
 from henetlib.train import TrainConfig, load_trained, make_config, train
 
@@ -63,7 +62,7 @@ def test_interrupted_run_resumes(isolated_dirs, monkeypatch):
 
 def test_run_caches_and_sweep_dedups(isolated_dirs, monkeypatch):
     cfg = make_config("test", device="cpu")
-    res = ex.run(cfg, progress=False)
+    res = runner.run(cfg, progress=False)
     f = res.folder / "result.json"
     stored = json.loads(f.read_text())
     assert stored["metrics"]["R1"] == res.metrics["R1"] and stored["hardware"] and stored["code_version"]
@@ -74,9 +73,9 @@ def test_run_caches_and_sweep_dedups(isolated_dirs, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("a cached configuration was trained again")
 
-    monkeypatch.setattr(ex, "train", boom)
-    assert ex.run(cfg, progress=False).key == res.key
-    out = ex.sweep([cfg, make_config("test", device="cpu")], progress=False)
+    monkeypatch.setattr(runner, "train", boom)
+    assert runner.run(cfg, progress=False).key == res.key
+    out = runner.sweep([cfg, make_config("test", device="cpu")], progress=False)
     assert [r.key for r in out] == [res.key, res.key]
 
 
@@ -87,9 +86,9 @@ def test_study_rows_cover_the_tables():
     assert len(t4) == 8
     fig4 = study.fig4_configs("smoke")
     assert {m for m, *_ in fig4} == {"RE", "RPE(10)", "RPE(20)", "RPE(30)", "RPE(40)", "RE+RPE(20)"}
-    assert set(ex.paper_rows("table3")) == {label for label, _, _ in study.table3_configs("test")}
-    assert set(ex.paper_rows("table2")) == {label for label, _, _ in study.table2_configs("test")}
-    assert set(ex.paper_rows("table4")) == {label for label, _, _ in study.table4_configs("test")}
+    assert set(tables.paper_rows("table3")) == {label for label, _, _ in study.table3_configs("test")}
+    assert set(tables.paper_rows("table2")) == {label for label, _, _ in study.table2_configs("test")}
+    assert set(tables.paper_rows("table4")) == {label for label, _, _ in study.table4_configs("test")}
 
 
 def test_cli_bad_data_root_is_one_clear_line(tmp_path, capsys):
