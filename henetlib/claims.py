@@ -639,6 +639,11 @@ def scoreboard(ctx, n_boot: int = 1000, claims: list[Claim] | None = None, train
                 if iv is not None:
                     rec.update(_judge(c, row, metric, iv, sc))
                 block.append(rec)
+        if not c.rows:  # the profile sweeps no point this claim needs (e.g. no p above 0.5 on test)
+            block.append({"claim": c.id, "kind": c.kind, "comparison": "(no point of it is swept here)",
+                          "metric": "-", "paper diff": np.nan, "ours diff": np.nan, "lo": np.nan, "hi": np.nan,
+                          "se": np.nan, "df": np.nan, "test": "", "p against": np.nan, "verdict": "not run",
+                          "basis": "", "seeds needed": np.nan, "text": c.text})
         _holm_within(block)
         recs += block
     board = pd.DataFrame(recs)

@@ -268,6 +268,9 @@ def test_missing_runs_are_not_run_never_a_guess():
     b = _score(_data({"table3": {"G1": 50}}), {"T3a"})
     assert set(b.verdict) == {"not run"}
     assert claims.claim_verdicts(b).verdict.tolist() == ["not run"]
+    # the test profile sweeps no p above 0.5: the peak claim is listed, not run, rather than dropped
+    t = _score(claims.StudyScores((0,)), {"F4e"}, profile="test")
+    assert claims.claim_verdicts(t).set_index("claim").loc["F4e", "verdict"] == "not run"
 
 
 def test_own_seeds_enter_the_interval():
