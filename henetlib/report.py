@@ -584,6 +584,8 @@ def save_table(df: pd.DataFrame, name: str, cap: str, floatfmt: str = ".2f", fol
     """Write ``figures/<name>.md`` and ``.tex`` atomically, with readable column names; returns the Markdown
     path. The ``.tex`` is :func:`latex_table`'s."""
     folder = folder or figures_dir()
+    if (folder / f"{name}.caption.txt").exists():
+        raise ValueError(f"{name} is a figure's name; a table of the same name would overwrite its .tex.")
     df = df.rename(columns={c: readable(str(c)) for c in df.columns})
     md = f"{df.to_markdown(index=False, floatfmt=floatfmt)}\n\n{cap}\n"
     atomic_write_text(folder / f"{name}.md", md)
@@ -617,6 +619,9 @@ def save_figure(fig, name: str, cap: str | None = None, folder: Path | None = No
     from matplotlib.backends.backend_pdf import PdfPages
 
     folder = folder or figures_dir()
+    if (folder / f"{name}.md").exists():
+        raise ValueError(f"{name} is a table's name; a figure of the same name would overwrite its .tex "
+                         "(name figures fig_...).")
     figs = list(fig) if isinstance(fig, (list, tuple)) else [fig]
     for f in figs:
         w, h = f.get_size_inches()

@@ -105,3 +105,16 @@ def test_index_page_links_offline(tmp_path):
     assert "<b>2</b> reproduced" in page and "<b>1</b> unresolved" in page
     assert 'src="../figures/fig1.png"' in page and 'href="../figures/fig1.pdf"' in page and "Fig one &amp; more." in page
     assert "http://" not in page and "https://" not in page
+
+
+def test_a_figure_and_a_table_never_share_a_name(tmp_path):
+    import matplotlib.pyplot as plt
+
+    report.save_table(pd.DataFrame({"a": [1.0]}), "t", "c", folder=tmp_path)
+    fig, _ = report.figure("one", 1.0)
+    with pytest.raises(ValueError, match="table's name"):
+        report.save_figure(fig, "t", "c", folder=tmp_path)
+    report.save_figure(fig, "f", "c", folder=tmp_path)
+    with pytest.raises(ValueError, match="figure's name"):
+        report.save_table(pd.DataFrame({"a": [1.0]}), "f", "c", folder=tmp_path)
+    plt.close("all")
