@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One call on the lent GPU machine (see docs/BENCHMARKS.md): GPU tests, benchmarks and/or the gpu-profile
-# study, whatever PARTS names (a comma list of tests, bench, compile, study). Everything it writes for the
+# study, whatever PARTS names (a comma list of tests, bench, step, compile, study). Everything it writes for the
 # way back goes to $OUT. Usage: HENET_GIT_COMMIT=<this checkout's short commit> bash benchmarks/gpu_call.sh
 # PARTS LIMIT_SECONDS (the copied .git there may not show the real commit, so name it).
 set -u
@@ -30,6 +30,13 @@ if [[ $PARTS == *bench* ]]; then
     python3 benchmarks/bench_model.py --device cuda --skip-train --cuda-graphs
     python3 benchmarks/bench_model.py --device cuda --height 128 --width 64 --batch 64 --erasing re+rpe --skip-infer
   } 2>&1 | grep --line-buffered -v Warning | tee "$OUT/bench.log"
+fi
+if [[ $PARTS == *bench* || $PARTS == *step* ]]; then
+  # issue 20: ops per phase, syncs and step time at 384x128, batch 64 (P 16 x K 4), eager and one CUDA graph
+  for MODE in eager cuda-graph; do
+    python3 benchmarks/bench_step.py --profile gpu --device cuda --height 384 --width 128 --batch 64 \
+      --classes 751 --mode "$MODE" --steps 20 --warmup 5
+  done 2>&1 | grep --line-buffered -v Warning | tee "$OUT/bench_step.log"
 fi
 if [[ $PARTS == *study* ]]; then
   BUDGET=$(( LIMIT - ( $(date +%s) - T0 ) - 20 ))  # the archive is refreshed after every run

@@ -245,9 +245,20 @@ def preprocess(images: torch.Tensor, size: tuple[int, int], flip: torch.Tensor |
             x = torch.flip(x, dims=[-1]) if bool(flip) else x
         else:
             x = torch.where(flip.view(-1, 1, 1, 1).to(x.device), torch.flip(x, dims=[-1]), x)
-    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(-1, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=x.device).view(-1, 1, 1)
+    mean, std = _normalisation(x.device)
     return (x - mean) / std
+
+
+_NORMALISATION: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _normalisation(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """ImageNet's mean and std as (3, 1, 1) tensors on ``device``, made once: a host-to-device copy in every
+    training step would wait for the GPU."""
+    if device not in _NORMALISATION:
+        _NORMALISATION[device] = (torch.tensor(IMAGENET_MEAN, device=device).view(-1, 1, 1),
+                                  torch.tensor(IMAGENET_STD, device=device).view(-1, 1, 1))
+    return _NORMALISATION[device]
 
 
 class ImageDataset(Dataset):
@@ -383,6 +394,7 @@ class DeviceStore:
         returns the flipped images before erasing (R16's reconstruction target)."""
         idx = torch.as_tensor(index, device=self.device)
         imgs = self.images[idx]
+        # the flips drawn as a tensor on the device, from the run's generator (no host round trip)
         flip = torch.rand(len(idx), generator=generator, device=self.device) < 0.5 if train else None
         clean = x = preprocess(imgs, self.size, flip)
         if train and erasing is not None and erasing.mode != "none":
