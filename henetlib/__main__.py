@@ -34,7 +34,7 @@ def _common(args: argparse.Namespace) -> dict:
     elif args.dataset:
         out["dataset"] = args.dataset
     for name in ("epochs", "backbone", "height", "width", "synth_size", "pretrained", "from_scratch",
-                 "skip_bad_images", "p", "k", "sync_bn", "triplet_gather"):
+                 "skip_bad_images", "p", "k", "sync_bn", "triplet_gather", "compile"):
         if getattr(args, name, None):
             out[name] = getattr(args, name)
     return out
@@ -106,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--sync-bn", action="store_true", help="torchrun: synchronise BatchNorm across GPUs")
         p.add_argument("--triplet-gather", action="store_true",
                        help="torchrun: mine triplets over every process's features, not each one's own")
+        p.add_argument("--compile", default=None, choices=["none", "default", "reduce-overhead", "cuda-graph"],
+                       help="how the training step runs: eager (none), torch.compile of model and losses "
+                            "(default, reduce-overhead) or one captured CUDA graph (cuda-graph; CUDA only)")
         if name == "study":
             p.add_argument("--shard", default=None, metavar="I/N",
                            help="train only the I-th of N disjoint slices of the study's runs (1 <= I <= N)")
