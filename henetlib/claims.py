@@ -439,7 +439,7 @@ def collect(ctx, grids: set[str] | None = None, train: bool = True, progress: bo
     rows whose runs are missing are left out (their rows: "not run")."""
     from . import experiments as ex
 
-    grids = grids or {"table1", "table2", "table3", "table4", "fig4", "fig5"}
+    grids = {"table1", "table2", "table3", "table4", "fig4", "fig5"} if grids is None else grids
     out = StudyScores(tuple(ctx.seeds))
     tables = {"table1": study.table1_configs, "table2": study.table2_configs, "table3": study.table3_configs,
               "table4": study.table4_configs, "fig4": study.fig4_configs}
