@@ -284,7 +284,8 @@ class ErasingDraws:
     - ``rects``: (1, B, 1, 1, attempts, 4) uniforms: area ratio, aspect ratio, centre x, centre y of every
       attempt (lines 6-11); the first attempt that fits is taken.
     - ``points``: (B, n, 1, 1, 2) uniforms, the n points in the rectangle (RPE; lines 16-20), else None.
-    - ``fills``: the raw fill, uint8 Rand(0, 255) or N(0, 1) noise of the images' shape (line 22), else None.
+    - ``fills``: the raw fill, Rand(0, 255) (uint8 for uint8 images, int64 for float ones) or N(0, 1) noise of
+      the images' shape (line 22), else None.
     """
 
     apply: list[torch.Tensor]
@@ -344,7 +345,10 @@ def _draw(erasings: Sequence[_Erasing], shape: Sequence[int], dtype: torch.dtype
         raw = None
         if isinstance(e.value, str):
             if dtype == torch.uint8 or e.value == "random":
-                raw = torch.randint(0, 256, tuple(shape), generator=generator, device=device, dtype=torch.uint8)
+                # int64 for float images (the same numbers: a range of 256 takes one 32-bit draw per value
+                # whatever the dtype), so that the normalisation is one table lookup
+                raw = torch.randint(0, 256, tuple(shape), generator=generator, device=device,
+                                    dtype=torch.uint8 if dtype == torch.uint8 else torch.int64)
             else:
                 raw = torch.randn(tuple(shape), generator=generator, device=device, dtype=torch.float32)
         draws.fills.append(raw)
@@ -454,10 +458,16 @@ def _fill_values(raw: torch.Tensor | None, value: FillValue, dtype: torch.dtype,
         return _const(vals, (1, -1, 1, 1), device, dtype)
     if dtype == torch.uint8:
         return raw
-    if raw.dtype == torch.uint8:
-        mean = _const(IMAGENET_MEAN, (1, -1, 1, 1), device)
-        std = _const(IMAGENET_STD, (1, -1, 1, 1), device)
-        raw = (raw / 255 - mean) / std
+    if raw.dtype == torch.int64:  # Rand(0, 255): (v / 255 - mean) / std, looked up in a (C, 256) table
+        b, _, h, _ = raw.shape
+
+        def make() -> torch.Tensor:
+            v = torch.arange(256, device=device, dtype=torch.uint8)
+            mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, -1, 1, 1)
+            std = torch.tensor(IMAGENET_STD, device=device).view(1, -1, 1, 1)
+            return ((v / 255 - mean) / std).expand(b, -1, h, 256)  # the same float operations per value
+
+        raw = _cached(("lut", b, h, str(device)), make).gather(3, raw)
     return raw.to(dtype)
 
 

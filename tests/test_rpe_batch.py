@@ -309,10 +309,10 @@ def _count(cfg: ErasingConfig, b: int = 32, h: int = 64, w: int = 32) -> _Count:
 
 
 # ATen calls (views included) of one erase_batch, RE+RPE(20), batch 32 at 64x32, counted by _Count after one
-# warm-up call, torch 2.14.1 on CPU (issue 20): 88 (7 draws, 2 cats, 24 for both rectangles and the apply
-# test, 3 for RE's mask, 4 for RPE's points, 42 for the hull and its mask, 6 for the fill). The former
+# warm-up call, torch 2.14.1 on CPU (issue 20): 86 (7 draws, 2 cats, 24 for both rectangles and the apply
+# test, 3 for RE's mask, 4 for RPE's points, 42 for the hull and its mask, 4 for the fill). The former
 # implementation made 1,459 (RE 94, RPE(20) 1,366); the first lean one 110.
-OPS_RE_RPE20 = 88
+OPS_RE_RPE20 = 86
 
 
 def test_op_count_guard_and_no_host_sync():
