@@ -479,7 +479,7 @@ def _apply(images: torch.Tensor, erasings: Sequence[_Erasing], draws: ErasingDra
         out = images
         mask = torch.zeros(images.shape[0], 1, h, w, dtype=torch.bool, device=dev)
         return (out, mask.squeeze(1)) if return_mask else out
-    if len({(e.attempts, e.log_ratio) for e in erasings}) == 1:  # one pass for all
+    if len({e.attempts for e in erasings}) == 1:  # one pass for all (a mixed log ratio is a where)
         u = draws.rects[0] if len(erasings) == 1 else torch.cat(draws.rects)
         a = draws.apply[0] if len(erasings) == 1 else torch.cat(draws.apply)
         boxes = _sample_rects(u, a, erasings, h, w).unbind(0)
