@@ -108,8 +108,8 @@ def cam_figure(data: dict, images_per_part: int = 4, cmap: str = "inferno", alph
     parts = []
     for start in range(0, n, images_per_part):
         idx = list(range(start, min(n, start + images_per_part)))
-        cell_w = (report.TWO_COLUMN - 0.6) / ncols
-        height = min(report.MAX_HEIGHT, len(idx) * cell_w * h / w + 0.7)
+        cell_w = (report.TWO_COLUMN - 0.9) / ncols  # less the colorbar and its label
+        height = min(report.MAX_HEIGHT, len(idx) * cell_w * h / w + 0.35)
         fig, axes = report.figure("two", height, len(idx), ncols, squeeze=False,
                                   gridspec_kw={"wspace": 0.02, "hspace": 0.02})
         im = None

@@ -311,7 +311,7 @@ VERDICT_STYLE = {  # colour, marker, filled, line style: tell verdicts apart wit
     "reproduced": (PALETTE[2], "o", True, "-"),
     "contradicted": (PALETTE[3], "X", True, "--"),
     "unresolved": ("0.45", "o", False, ":"),
-    "not run": ("0.75", "", False, ""),
+    "not run": ("0.6", "_", False, ""),
 }
 
 
@@ -387,7 +387,7 @@ def occlusion_note(df: pd.DataFrame, metric: str = "R1") -> str:
                                   where=f"Under {worst}: ")
 
 
-def forest_plot(board: pd.DataFrame, title: str = "", rows_per_part: int = 40):
+def forest_plot(board: pd.DataFrame, title: str = "", rows_per_part: int = 60):
     """Each claim's difference with its 95% interval, the paper's difference as a black cross. Verdicts differ
     in colour, marker and line style. A board longer than ``rows_per_part`` splits into parts that each fit a
     page (a list of figures; :func:`save_figure` writes them as pages of one PDF). ``title`` is not drawn:
@@ -405,7 +405,7 @@ def forest_plot(board: pd.DataFrame, title: str = "", rows_per_part: int = 40):
         for yi, (_, r) in zip(y, chunk.iterrows(), strict=True):
             c, mk, filled, ls = VERDICT_STYLE.get(r["verdict"], VERDICT_STYLE["unresolved"])
             if np.isfinite(r["ours diff"]):
-                ax.plot([r["lo"], r["hi"]], [yi, yi], color=c, lw=1.4, ls=ls)
+                ax.plot([r["lo"], r["hi"]], [yi, yi], color=c, lw=1.4, ls=ls, marker="")
                 ax.plot(r["ours diff"], yi, mk, color=c, ms=4, mfc=c if filled else "white", mew=0.9)
             if np.isfinite(r["paper diff"]):
                 ax.plot(r["paper diff"], yi, "+", color="k", ms=5, mew=1.0)
@@ -413,8 +413,9 @@ def forest_plot(board: pd.DataFrame, title: str = "", rows_per_part: int = 40):
         ax.set_yticks(y, [f"{r.claim} {r.metric}: {r.comparison}" for r in chunk.itertuples()], fontsize=7)
         ax.set_ylim(-0.7, len(chunk) - 0.3)
         ax.set_xlabel("difference (points; ES for Table 1)")
+        present = set(b["verdict"])
         handles = [plt.Line2D([], [], color=c, ls=ls or "none", marker=mk or None, mfc=c if f else "white",
-                              label=v) for v, (c, mk, f, ls) in VERDICT_STYLE.items()]
+                              label=v) for v, (c, mk, f, ls) in VERDICT_STYLE.items() if v in present]
         handles.append(plt.Line2D([], [], color="k", marker="+", lw=0, label="paper"))
         fig.legend(handles=handles, loc="outside upper center", ncols=len(handles))
         figs.append(fig)
