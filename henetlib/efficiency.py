@@ -333,16 +333,18 @@ def fig1(ours, width: float = 7.0, height: float = 5.2):
                         fontsize=7, color="0.3")
         ax.set_ylabel(f"{metric} on Market-1501 (%)")
         ax = axes[row, 1]
+        span = float(ours["S fps"].max())
         for i, (_, d) in enumerate(ours.iterrows()):
             c, mk = _method_style(d["Method"], i)
             lo, hi = float(d.get(f"{metric}_lo", np.nan)), float(d.get(f"{metric}_hi", np.nan))
             yerr = [[d[metric] - lo], [hi - d[metric]]] if np.isfinite([lo, hi]).all() else None
-            x = d["S fps"] * (1 + 0.015 * (i % 2 * 2 - 1))  # Base/+RPE and +Losses/+Both share S: nudge apart
+            x = d["S fps"] + 0.02 * span * (i % 2 * 2 - 1)  # Base/+RPE and +Losses/+Both share S: nudge apart
             ax.errorbar(x, d[metric], yerr=yerr, fmt="none", ecolor=c, elinewidth=0.8, capsize=2)
             ax.scatter(x, d[metric], s=d["V MiB"] * area, color=c, marker=mk, alpha=0.8, edgecolors="k",
                        linewidths=0.4, zorder=3)
-            ax.annotate(d["Method"], (x, d[metric]), xytext=(7 if i % 2 else -7, 0), textcoords="offset points",
-                        fontsize=7, va="center", ha="left" if i % 2 else "right")
+            # right of the point (the axis starts at 0), the twin rows one below and one above
+            ax.annotate(d["Method"], (x, d[metric]), xytext=(8, -8 if i % 2 == 0 else 8), textcoords="offset points",
+                        fontsize=7, va="center", ha="left")
         ax.set_ylabel(f"{metric} on our data (%)")
     axes[0, 0].set_title("Paper (Table 1)")
     axes[0, 1].set_title("Ours (our runs, V and S measured here)")
@@ -352,6 +354,7 @@ def fig1(ours, width: float = 7.0, height: float = 5.2):
         ax.margins(x=0.22, y=0.12)
     for ax in axes[:, 1]:
         ax.margins(x=0.45, y=0.12)
+        ax.set_xlim(left=0)
     sizes = (100, 200, 350)
     handles = [plt.scatter([], [], s=v * area, color="0.75", edgecolors="k", linewidths=0.4) for v in sizes]
     fig.legend(handles, [f"V = {v} MiB" for v in sizes], loc="outside upper center", ncols=len(sizes),
