@@ -558,7 +558,12 @@ def latex_table(df: pd.DataFrame, cap: str, label: str, floatfmt: str = ".2f") -
         body = "\n".join(" & ".join(cols[i][1][r] for i in g) + r" \\" for r in range(nrows))
         return spec, head, body
 
-    if nrows > LONG_ROWS:
+    # printed lines: a wrapped (p) column takes about one line per 34 characters; a float taller than a page
+    # cannot break, so a table that long becomes a longtable too
+    wrapped = [i for i, c in enumerate(cols) if c[2].startswith(">")]
+    lines = sum(max([1] + [math.ceil(len(re.sub(r"\\[a-zA-Z]+|[${}]", "", cols[i][1][r])) / 34) for i in wrapped])
+                for r in range(nrows))
+    if nrows > LONG_ROWS or lines > LONG_ROWS + 10:
         parts = []
         for k, g in enumerate(groups):
             spec, head, body = tabular_rows(g)

@@ -74,6 +74,9 @@ def test_table_environments():
     wide = report.latex_table(t["t_wide"], "c", "wide")
     assert "\\begin{table*}" in wide and wide.count("\\begin{tabular}{") >= 2  # split into column groups
     assert "\\begin{table}" in report.latex_table(t["t_protocols"], "c", "p")
+    # few rows of long wrapped text would make a float taller than a page: a longtable too
+    prose = pd.DataFrame({"claim": [f"C{i}" for i in range(12)], "sentence": ["word " * 60] * 12})
+    assert "\\begin{longtable}" in report.latex_table(prose, "c", "prose")
 
 
 @needs_pdflatex
