@@ -63,6 +63,9 @@ def _execute(nb: str, out: str, params: dict) -> tuple[str, float, str | None]:
     from nbconvert import HTMLExporter
 
     t0 = time.time()
+    # a notebook's sliders need a kernel: executed here, it draws its static figure instead (unless asked)
+    if "interactive" in pm.inspect_notebook(nb) and "interactive" not in params:
+        params = {**params, "interactive": False}
     try:
         pm.execute_notebook(nb, out, parameters=params, cwd=str(Path(nb).parent), progress_bar=False,
                             kernel_name="python3", kernel_manager_class=_kernel_manager_class(),
@@ -114,6 +117,8 @@ def run_notebooks(notebooks: list[Path], profile: str = "smoke", device: str = "
             if not ok:
                 break
     _summary(timings, reports)
+    index = write_index(reports, [nb.stem for nb in notebooks], dict(timings), params)
+    print(f"  index: {index}")
     return ok
 
 
@@ -125,3 +130,122 @@ def _summary(timings: list[tuple[str, float]], reports: Path) -> None:
     print(f"  figures/: {len(figs)} files" + (f" ({', '.join(figs[:12])}{' ...' if len(figs) > 12 else ''})"
                                               if figs else ""))
     print(f"  reports/: executed notebooks and HTML in {reports}")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# reports/index.html: one page for the whole run, readable offline
+
+
+def _md_table_html(md: str) -> str:
+    """A Markdown pipe table (as ``report.save_table`` writes it) -> an HTML table; other lines -> paragraphs."""
+    import html
+
+    out, rows = [], []
+
+    def flush() -> None:
+        if rows:
+            head, body = rows[0], [r for r in rows[1:] if not set("".join(r)) <= set(":- ")]
+            out.append("<table><thead><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in head) + "</tr></thead><tbody>"
+                       + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in body)
+                       + "</tbody></table>")
+            rows.clear()
+
+    for line in md.splitlines():
+        if line.strip().startswith("|"):
+            rows.append([c.strip() for c in line.strip().strip("|").split("|")])
+        else:
+            flush()
+            if line.strip():
+                out.append(f"<p>{html.escape(line.strip())}</p>")
+    flush()
+    return "\n".join(out)
+
+
+def write_index(reports: Path, stems: list[str], timings: dict[str, float] | None = None,
+                params: dict | None = None, figures: Path | None = None) -> Path:
+    """``reports/index.html``: a link to every executed notebook (HTML and .ipynb), the claims summary from
+    ``figures/claims.md`` (verdict counts, then the whole table folded), and a thumbnail of every figure with
+    its caption, linking the PDF. Only relative links and local files: it works offline and when copied with
+    ``reports/`` and ``figures/`` side by side."""
+    import html
+    import os
+    from collections import Counter
+
+    figures = figures or figures_dir()
+    rel = Path(os.path.relpath(figures, reports)).as_posix()
+    timings = timings or {}
+    nb_rows = []
+    for stem in stems:
+        ok = (reports / f"{stem}.html").exists()
+        t = f"{timings[stem]:.0f} s" if stem in timings else ""
+        nb_rows.append(f"<tr><td>{html.escape(stem)}</td><td>"
+                       + (f'<a href="{stem}.html">HTML</a> · <a href="{stem}.ipynb">notebook</a>' if ok
+                          else "not rendered (failed or not run)") + f"</td><td>{t}</td></tr>")
+    claims = figures / "claims.md"
+    if claims.exists():
+        text = claims.read_text(encoding="utf-8")
+        verdicts = Counter()
+        # the first table with a "verdict" column: one row per claim when the scoreboard has a claim-level
+        # table first (08_claims), else one per row
+        header: list[str] | None = None
+        for line in text.splitlines():
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if not line.startswith("|"):
+                if verdicts:
+                    break
+                header = None
+            elif header is None:
+                header = cells
+            elif "verdict" in header and not set("".join(cells)) <= set(":- ") and len(cells) == len(header):
+                v = cells[header.index("verdict")]
+                verdicts[v.split(" ", 1)[-1] if v[:1] in "✓✗?–" else v] += 1
+        summary = ", ".join(f"<b>{n}</b> {html.escape(v)}" for v, n in verdicts.most_common())
+        claims_html = (f"<p>Verdicts: {summary}.</p>"
+                       f"<details><summary>The whole scoreboard</summary>{_md_table_html(text)}</details>")
+    else:
+        claims_html = "<p>No scoreboard yet: notebook 08_claims writes figures/claims.md.</p>"
+    thumbs = []
+    def order(p: Path) -> tuple[str, int]:  # a figure's parts (<name>-2.png ...) follow its first page
+        base, _, part = p.stem.partition("-")
+        return base, int(part) if part.isdigit() else 1
+
+    for png in sorted(figures.glob("*.png"), key=order):
+        cap_file = figures / f"{png.stem.split('-')[0]}.caption.txt"
+        cap = cap_file.read_text(encoding="utf-8").strip() if cap_file.exists() else ""
+        pdf = figures / f"{png.stem.split('-')[0]}.pdf"
+        link = f"{rel}/{pdf.name}" if pdf.exists() else f"{rel}/{png.name}"
+        thumbs.append(f'<figure><a href="{link}"><img src="{rel}/{png.name}" alt="{png.stem}" loading="lazy"></a>'
+                      f"<figcaption><b>{html.escape(png.stem)}</b> {html.escape(cap[:300])}"
+                      f"{'...' if len(cap) > 300 else ''}</figcaption></figure>")
+    tables = [f'<li><a href="{rel}/{md.name}">{md.stem}</a>'
+              + (f' (<a href="{rel}/{md.stem}.tex">LaTeX</a>)' if (figures / f"{md.stem}.tex").exists() else "")
+              + "</li>" for md in sorted(figures.glob("*.md"))]
+    run = html.escape(", ".join(f"{k}={v}" for k, v in (params or {}).items() if v is not None))
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>henet-study: reproduction report</title>
+<style>
+body {{ font-family: sans-serif; max-width: 70rem; margin: 2rem auto; padding: 0 1rem; color: #222; }}
+table {{ border-collapse: collapse; font-size: 0.9rem; }} td, th {{ border-bottom: 1px solid #ddd; padding: 0.2rem 0.6rem; text-align: left; }}
+.grid {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(16rem, 1fr)); gap: 1rem; }}
+figure {{ margin: 0; }} figure img {{ width: 100%; border: 1px solid #ddd; }} figcaption {{ font-size: 0.8rem; }}
+</style></head><body>
+<h1>henet-study: reproduction report</h1>
+<p>Run: {run}</p>
+<h2>Notebooks</h2>
+<table><thead><tr><th>notebook</th><th>executed</th><th>time</th></tr></thead><tbody>
+{"".join(nb_rows)}
+</tbody></table>
+<h2>Which of the paper's claims hold</h2>
+{claims_html}
+<h2>Figures</h2>
+<div class="grid">
+{"".join(thumbs)}
+</div>
+<h2>Tables</h2>
+<ul>{"".join(tables)}</ul>
+</body></html>
+"""
+    from .utils import atomic_write_text
+
+    atomic_write_text(reports / "index.html", page)
+    return reports / "index.html"
