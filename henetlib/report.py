@@ -168,7 +168,7 @@ def describe_curves(df: pd.DataFrame, x: str, y: str, group: str, where: str = "
     end = d[d[x] == xmax].set_index(group)[y]
     start = d[d[x] == xmin].set_index(group)[y]
     hi, lo = end.idxmax(), end.idxmin()
-    out = f"{where}At {x} = {xmax:g}, {hi} keeps the highest {y} ({_fmt(end[hi])}) and {lo} the lowest ({_fmt(end[lo])})."
+    out = f"{where}{'at' if where else 'At'} {x} = {xmax:g}, {hi} keeps the highest {y} ({_fmt(end[hi])}) and {lo} the lowest ({_fmt(end[lo])})."
     if xmax != xmin and len(start):
         change = (end - start.reindex(end.index)).dropna()
         if len(change) > 1:
