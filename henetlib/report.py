@@ -539,6 +539,10 @@ def latex_table(df: pd.DataFrame, cap: str, label: str, floatfmt: str = ".2f") -
         if i == 0:
             cells = _blank_repeats(cells)
         cols.append((c, cells, align, max(w, _header_width(c))))
+    # a little too wide: narrower column gaps (3 pt a side instead of 6) before splitting into groups
+    tight = TEXT_WIDTH_PT < sum(c[3] for c in cols) <= TEXT_WIDTH_PT + 6 * len(cols)
+    if tight:
+        cols = [(c, cells, align, w - 6) for c, cells, align, w in cols]
     # groups of columns that each fit the text width; every group repeats the first (key) column
     groups, cur, width = [], [0], cols[0][3]
     for i in range(1, len(cols)):
@@ -569,7 +573,7 @@ def latex_table(df: pd.DataFrame, cap: str, label: str, floatfmt: str = ".2f") -
             spec, head, body = tabular_rows(g)
             more = f" (columns, part {k + 1} of {len(groups)})" if len(groups) > 1 else ""
             parts.append(
-                "{\\small\n\\begin{longtable}{" + spec + "}\n"
+                "{\\small\n" + ("\\setlength{\\tabcolsep}{3pt}\n" if tight else "") + "\\begin{longtable}{" + spec + "}\n"
                 f"\\caption{{{cap_tex}{more}}}\\label{{{lab}{'' if k == 0 else f'-{k + 1}'}}}\\\\\n"
                 f"\\toprule\n{head}\n\\midrule\n\\endfirsthead\n"
                 f"\\multicolumn{{{len(g)}}}{{l}}{{\\footnotesize continued from the previous page}}\\\\\n"
@@ -582,7 +586,8 @@ def latex_table(df: pd.DataFrame, cap: str, label: str, floatfmt: str = ".2f") -
         spec, head, body = tabular_rows(g)
         blocks.append(f"\\begin{{tabular}}{{{spec}}}\n\\toprule\n{head}\n\\midrule\n{body}\n\\bottomrule\n"
                       "\\end{tabular}\n")
-    return (f"\\begin{{{env}}}[tbp]\n\\centering\n\\small\n" + "\\par\\medskip\n".join(blocks)
+    gap = "\\setlength{\\tabcolsep}{3pt}\n" if tight else ""
+    return (f"\\begin{{{env}}}[tbp]\n\\centering\n\\small\n{gap}" + "\\par\\medskip\n".join(blocks)
             + f"\\caption{{{cap_tex}}}\n\\label{{{lab}}}\n\\end{{{env}}}\n")
 
 
