@@ -7,6 +7,7 @@
   python -m henetlib study --profile paper --shard 3/8      the 3rd of 8 disjoint slices (a job array)
   torchrun --nproc_per_node=4 -m henetlib run ...           one run on 4 GPUs with DDP (docs/SCALING.md)
   python -m henetlib reproduce --profile smoke              execute the notebooks into reports/
+  python -m henetlib pretrain --profile smoke               pretrain the profile's backbone (pretrained/)
 """
 
 from __future__ import annotations
@@ -81,6 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     pp.add_argument("--seeds", default="0")
     pp.add_argument("--budget", type=float, default=480, help="seconds of training to spend in this call")
     pp.add_argument("--out", type=Path, required=True, help="folder for published-<profile>.tar.gz")
+    pt = sub.add_parser("pretrain", help="pretrain a profile's backbone on SynthReID's own pretraining set")
+    pt.add_argument("--profile", default="smoke", choices=["smoke", "gpu"])
+    pt.add_argument("--device", default="auto")
+    pt.add_argument("--out", type=Path, default=None, help="weights file (default: pretrained/<profile>-<backbone>.pt)")
+    for flag, typ in (("--epochs", int), ("--batch-size", int), ("--lr", float), ("--seed", int)):
+        pt.add_argument(flag, type=typ, default=None, help="override the profile's pretraining setting")
     ip = sub.add_parser("import-published", help="unpack a publish archive into published/<profile>/")
     ip.add_argument("archive", type=Path)
     ip.add_argument("--profile", default="gpu")
@@ -128,6 +135,12 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.cmd == "reproduce":
         return _reproduce(args)
+    if args.cmd == "pretrain":
+        from .pretrain import config_for, pretrain
+
+        cfg = config_for(args.profile, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+        pretrain(cfg, args.out, args.device)
+        return 0
     if args.cmd == "import-published":
         from .publish import unpack
 

@@ -38,6 +38,8 @@ import numpy as np
 import pandas as pd
 
 from . import paper, study
+from .regime import regime_of
+from .regime import summarise as summarise_regimes
 from .stats import (
     LEVEL,
     METRICS,
@@ -402,6 +404,8 @@ class StudyScores:
     seeds: tuple[int, ...]
     per_query: dict[str, dict] = field(default_factory=dict)
     ident: dict[tuple, str] = field(default_factory=dict)
+    # per grid and key, the regime of each seed's run (henetlib.regime; None: not run)
+    regime: dict[str, dict] = field(default_factory=dict)
     _cache: dict = field(default_factory=dict, repr=False)
 
     def scores(self, grid: str, key, metric: str) -> np.ndarray | None:
@@ -418,7 +422,13 @@ class StudyScores:
         out = StudyScores(tuple(self.seeds[i] for i in idx), ident=dict(self.ident))
         for g, d in self.per_query.items():
             out.per_query[g] = {k: [lst[i] for i in idx] for k, lst in d.items() if len(lst) == len(self.seeds)}
+        for g, d in self.regime.items():
+            out.regime[g] = {k: [lst[i] for i in idx] for k, lst in d.items() if len(lst) == len(self.seeds)}
         return out
+
+    def regimes(self, grid: str, keys) -> list[str]:
+        """The regimes of every run behind ``keys`` (all seeds); runs that predate the check: "unknown"."""
+        return [r for k in keys for r in self.regime.get(grid, {}).get(k, []) if r is not None]
 
     def n_queries(self) -> int | None:
         for g in self.per_query.values():
@@ -452,6 +462,7 @@ def collect(ctx, grids: set[str] | None = None, train: bool = True, progress: bo
         for r, x in zip(rows, res, strict=True):
             key = (r[0], float(r[1])) if grid == "fig4" else r[0]
             out.per_query.setdefault(grid, {}).setdefault(key, []).append(x.per_query if x else None)
+            out.regime.setdefault(grid, {}).setdefault(key, []).append(regime_of(x.regime) if x else None)
             out.ident[(grid, key)] = _seedless(r[-1])
     if "fig5" in grids:
         try:
@@ -459,10 +470,16 @@ def collect(ctx, grids: set[str] | None = None, train: bool = True, progress: bo
         except (FileNotFoundError, KeyError, ValueError):  # runs or their occlusion data missing
             return out
         models = {label: _seedless(c) for label, c in study.fig5_configs(ctx.profile, ctx.seeds[0], **ctx.common)}
+        trained_regime: dict[str, list] = {}  # Fig. 5's cells inherit the regime of the model they test
+        for seed in ctx.seeds:
+            for label, c in study.fig5_configs(ctx.profile, seed, **ctx.common):
+                r = ex.lookup(c, ex.dataset_for(c))
+                trained_regime.setdefault(label, []).append(regime_of(r.regime) if r else None)
         for (trained, test, level), lst in df.attrs["per_query"].items():
             key = (trained, test, float(level))
             out.per_query.setdefault("fig5", {})[key] = [x if x else None for x in lst]
             out.ident[("fig5", key)] = f"{models.get(trained)}|{test if level > 0 else 'clean'}|{float(level):g}"
+            out.regime.setdefault("fig5", {})[key] = trained_regime.get(trained, [])
     return out
 
 
@@ -626,7 +643,8 @@ def scoreboard(ctx, n_boot: int = 1000, claims: list[Claim] | None = None, train
                 rec = {"claim": c.id, "kind": c.kind, "comparison": row.label, "metric": metric,
                        "paper diff": paper_effect(c, row, metric), "ours diff": np.nan, "lo": np.nan, "hi": np.nan,
                        "se": np.nan, "df": np.nan, "test": "", "p against": np.nan, "verdict": "not run",
-                       "basis": "", "seeds needed": np.nan, "text": c.text}
+                       "basis": "", "seeds needed": np.nan, "text": c.text,
+                       "regime": _row_regime(data, c, row)}
                 if c.kind == "efficiency":
                     d, v = _efficiency_row(row, meas)
                     rec.update({"ours diff": d, "lo": d, "hi": d, "verdict": v, "test": v,
@@ -643,13 +661,23 @@ def scoreboard(ctx, n_boot: int = 1000, claims: list[Claim] | None = None, train
             block.append({"claim": c.id, "kind": c.kind, "comparison": "(no point of it is swept here)",
                           "metric": "-", "paper diff": np.nan, "ours diff": np.nan, "lo": np.nan, "hi": np.nan,
                           "se": np.nan, "df": np.nan, "test": "", "p against": np.nan, "verdict": "not run",
-                          "basis": "", "seeds needed": np.nan, "text": c.text})
+                          "basis": "", "seeds needed": np.nan, "text": c.text, "regime": "-"})
         _holm_within(block)
         recs += block
     board = pd.DataFrame(recs)
     board.attrs["noise_note"] = note
     board.attrs["profile"] = ctx.profile
     return board
+
+
+def _row_regime(data: StudyScores, c: Claim, row: Row) -> str:
+    """Whether every run behind a row was in the paper's regime (henetlib.regime): "paper", else a count."""
+    if c.kind == "efficiency":
+        return "-"  # measured sizes and speeds: no training involved
+    regs = data.regimes("table1" if c.kind == "es" else c.grid, [k for k, _ in row.weights])
+    if not regs:
+        return "-"
+    return "paper" if all(r == "paper" for r in regs) else summarise_regimes(regs)
 
 
 def _judge(c: Claim, row: Row, metric: str, iv: Interval, sc: Scorer) -> dict:
@@ -725,8 +753,10 @@ def claim_verdicts(board: pd.DataFrame, claims: list[Claim] | None = None) -> pd
             ev.append("seeds to resolve all rows: " + ("more queries needed" if np.isinf(worst) else
                                                         f"{int(worst)}" if np.isfinite(worst) else "no noise model"))
         basis = sorted({b for b in g["basis"] if b})
+        regs = set(g["regime"]) - {"-"} if "regime" in g else set()
+        reg = "-" if not regs else "paper" if regs == {"paper"} else "NOT the paper's regime"
         out.append({"claim": cid, "sentence": c.text if c else "", "kind": c.kind if c else "", "verdict": v,
-                    "evidence": "; ".join(ev), "reading": c.reading if c else "",
+                    "evidence": "; ".join(ev), "regime": reg, "reading": c.reading if c else "",
                     "noise": "; ".join(basis) if basis else "-"})
     return pd.DataFrame(out)
 
@@ -746,7 +776,10 @@ def save(board: pd.DataFrame, name: str, cap: str) -> None:
     rows = claims_table(board)
     rows.insert(3, "test", board["test"].values)
     rows["seeds needed"] = [_fmt_seeds(x) for x in board["seeds needed"]]
-    md = ("## Claims (one verdict each)\n\n" + cl[["claim", "sentence", "verdict", "evidence"]].to_markdown(index=False)
+    if "regime" in board:
+        rows["regime"] = board["regime"].values
+    md = ("## Claims (one verdict each)\n\n"
+          + cl[["claim", "sentence", "verdict", "regime", "evidence"]].to_markdown(index=False)
           + "\n\n## Rows (each contrast and metric)\n\n" + rows.to_markdown(index=False, floatfmt=".2f")
           + f"\n\n{cap}\n")
     if name == "claims":
@@ -779,5 +812,8 @@ def summary_line(board: pd.DataFrame, profile: str) -> str:
     bases = {b for b in board["basis"] if b}
     noise_txt = ("query-level only: no seed-noise estimate" if bases <= {"query-level only", "measured here"}
                  else board.attrs.get("noise_note", "training noise included"))
+    off = int((cl["regime"] == "NOT the paper's regime").sum()) if "regime" in cl else 0
+    regime_txt = (f"; {off} of {len(cl)} verdicts rest on runs not in the paper's regime (not converged, or from "
+                  "scratch)" if off else "")
     return (f"{len(cl)} claims on {profile}: {', '.join(parts)} (rows: {', '.join(rparts)}; 95% intervals, "
-            f"{noise_txt})")
+            f"{noise_txt}{regime_txt})")

@@ -24,12 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-import cv2
 import numpy as np
 import torch
 import torchvision.transforms.v2.functional as TF
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from .datacheck import verify
+from .images import DataError, read_image
 from .rpe import IMAGENET_MEAN, IMAGENET_STD, ErasingConfig, erase_batch, erasing_transform
 from .utils import data_dir
 
@@ -47,10 +48,6 @@ class Sample(NamedTuple):
     path: str
     pid: int  # relabelled 0..N-1 in the training split; -1 for unlabeled training images
     camid: int  # 0-based
-
-
-class DataError(ValueError):
-    """A data set folder or file that cannot be used; the message names it and says what is expected."""
 
 
 @dataclass
@@ -208,8 +205,6 @@ def build_dataset(name: str = "synthreid", root: str | Path | None = None, synth
         raise ValueError(f"unknown data set {name!r}; use synthreid, market1501, dukemtmc, cuhk03-detected "
                          "or cuhk03-labeled.")
     if key != "synthreid" or ds.unparsed:
-        from .datacheck import verify
-
         ds = verify(ds, skip_bad_images, progress=verbose)
     if verbose:
         print(ds.summary())
@@ -218,18 +213,6 @@ def build_dataset(name: str = "synthreid", root: str | Path | None = None, synth
 
 # ---------------------------------------------------------------------------------------------------------
 # Images and preprocessing
-
-
-def read_image(path: str | Path) -> torch.Tensor:
-    """uint8 CHW RGB tensor; a corrupt or unreadable file is reported with its path."""
-    try:
-        data = np.frombuffer(Path(path).read_bytes(), dtype=np.uint8)
-    except OSError as e:
-        raise DataError(f"cannot read image {path}: {e}") from e
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if len(data) else None
-    if img is None:
-        raise DataError(f"cannot decode image {path}: the file is empty, truncated or not an image.")
-    return torch.from_numpy(np.ascontiguousarray(img[:, :, ::-1].transpose(2, 0, 1)))
 
 
 def preprocess(images: torch.Tensor, size: tuple[int, int], flip: torch.Tensor | None = None) -> torch.Tensor:

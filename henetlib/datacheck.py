@@ -2,9 +2,11 @@
 
 A corrupt JPEG in ``bounding_box_test/`` used to surface only at evaluation, after the whole run had trained.
 :func:`verify` decodes every image of a data set in parallel (with a progress bar), caches the verdict by the
-files' names, sizes and modification times, and raises one :class:`~henetlib.data.DataError` that lists the
+files' names, sizes and modification times, and raises one :class:`~henetlib.images.DataError` that lists the
 bad files (the first 10 and a count) and says how to fix or skip them. With ``skip_bad_images`` the data set
-comes back without them, and ``ds.skipped`` lists what was left out (results record it).
+comes back without them, and ``ds.skipped`` lists what was left out (results record it). ``ds`` is a
+:class:`henetlib.data.ReIDDataset`; this module sits below :mod:`henetlib.data` (which calls it) and so
+takes it by duck type.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from typing import Any
 
 from tqdm.auto import tqdm
 
-from .data import DataError, ReIDDataset, read_image
+from .images import DataError, read_image
 from .utils import atomic_write_json, data_dir, stable_hash
 
 SHOWN = 10  # bad files listed by name in the error
@@ -32,7 +35,7 @@ def _problem(path: str) -> str | None:
     return None
 
 
-def _content_key(ds: ReIDDataset) -> str:
+def _content_key(ds: Any) -> str:
     files = []
     for s in ds.train + ds.query + ds.gallery:
         try:
@@ -43,7 +46,7 @@ def _content_key(ds: ReIDDataset) -> str:
     return stable_hash([ds.name, files, sorted(ds.unparsed)])
 
 
-def scan(ds: ReIDDataset, workers: int | None = None, progress: bool = True) -> dict[str, str]:
+def scan(ds: Any, workers: int | None = None, progress: bool = True) -> dict[str, str]:
     """{path: problem} for every file of ``ds`` that cannot be used; cached under ``data/.checks/``."""
     cache = data_dir() / ".checks" / f"{_content_key(ds)}.json"
     if cache.exists():
@@ -63,7 +66,7 @@ def scan(ds: ReIDDataset, workers: int | None = None, progress: bool = True) -> 
     return bad
 
 
-def verify(ds: ReIDDataset, skip_bad_images: bool = False, progress: bool = True) -> ReIDDataset:
+def verify(ds: Any, skip_bad_images: bool = False, progress: bool = True) -> Any:
     """``ds`` if every file is usable; else one clear error, or (``skip_bad_images``) ``ds`` without them."""
     bad = scan(ds, progress=progress)
     if not bad:

@@ -71,6 +71,13 @@ _BACKBONES = {"resnet18": torchvision.models.resnet18, "resnet34": torchvision.m
 _warned_random_init = False
 
 
+def backbone_network(name: str) -> nn.Module:
+    """A randomly initialised backbone by name (torchvision layout: conv1 ... layer4, fc)."""
+    if name not in _BACKBONES:
+        raise ValueError(f"backbone={name!r} is not known; use one of {sorted(_BACKBONES)}.")
+    return _BACKBONES[name](weights=None)
+
+
 def feature_dim_of(stripes: Sequence[int], recovery: bool) -> int:
     """The FD column of Tables 1-3 for a layout, without building the network."""
     fd = sum(GLOBAL_DIM + (PART_DIM * k if k > 1 else 0) for k in stripes)
@@ -205,11 +212,7 @@ class RecoveryBranch(nn.Module):
 
 def _load_backbone(name: str, pretrained: str | Path | None) -> nn.Module:
     global _warned_random_init
-    if name not in _BACKBONES:
-        raise ValueError(f"backbone={name!r} is not known; use one of {sorted(_BACKBONES)}.")
-    net = _BACKBONES[name](weights=None)
-    if pretrained is not None and name == "resnet18-half":
-        raise ValueError("resnet18-half has no torchvision checkpoint; use pretrained=None.")
+    net = backbone_network(name)
     if pretrained is None:
         if not _warned_random_init:
             warnings.warn(
@@ -356,13 +359,18 @@ class HENet(nn.Module):
 
     def inference_parameters(self) -> int:
         """Parameters used at test time (the classifiers and the decoder are training-only)."""
-        from .efficiency import inference_parameters
-
         return inference_parameters(self)
 
     def inference_size_mib(self) -> float:
         """Table 1's V: the float32 parameters a test-time forward uses, in MiB (2^20 bytes)."""
         return self.inference_parameters() * 4 / 2**20
+
+
+def inference_parameters(model: nn.Module) -> int:
+    """Parameters a test-time forward uses: all but the identity classifiers (``nn.Linear``) and R16's decoder
+    (Table 1's V counts these)."""
+    skip = {id(p) for m in model.modules() if isinstance(m, (nn.Linear, Decoder)) for p in m.parameters()}
+    return sum(p.numel() for p in model.parameters() if id(p) not in skip)
 
 
 def build_model(num_classes: int, stripes: Sequence[int] = (1, 4), recovery: bool = True,

@@ -77,7 +77,7 @@ class PretrainConfig:
 
 PRETRAIN_PROFILES: dict[str, PretrainConfig] = {
     # smoke: resnet18-half at the smoke profile's 64 x 32; about 6,000 images of 600 identities.
-    "smoke": PretrainConfig("smoke", "resnet18-half", "pretrain-small", 64, 32, epochs=10, batch_size=128,
+    "smoke": PretrainConfig("smoke", "resnet18-half", "pretrain-small", 64, 32, epochs=4, batch_size=128,
                             lr=2e-3),
     # gpu: ResNet50 at 128 x 64 on 1,500 identities; run at the start of a GPU lease.
     "gpu": PretrainConfig("gpu", "resnet50", "pretrain-full", 128, 64, epochs=40, batch_size=256, lr=1e-3),

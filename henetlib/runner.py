@@ -25,7 +25,7 @@ from .train import TrainConfig, train
 from .utils import RunLock, atomic_torch_save, atomic_write_json, git_commit, results_dir, stable_hash
 
 # The modules whose code decides a result: a change to any of them invalidates the cache.
-_RESULT_MODULES = ("model", "losses", "rpe", "data", "synth", "train", "evaluation", "distributed")
+_RESULT_MODULES = ("model", "losses", "rpe", "data", "synth", "train", "evaluation", "distributed", "regime")
 
 
 def code_version() -> str:
@@ -61,6 +61,8 @@ class Result:
     # world size, backend, global batch and options of a torchrun (DDP) run; empty for one process. Not
     # part of the key: see docs/SCALING.md for what that means when comparing results
     distributed: dict[str, Any] = field(default_factory=dict)
+    # the regime check (henetlib.regime): training fit at 80% and at the end, converged, the regime
+    regime: dict[str, Any] = field(default_factory=dict)
     # where this result was read from when it is a published one (published/<profile>/<key>/); not saved
     source_dir: str = field(default="", repr=False)
 
@@ -252,7 +254,7 @@ def _train_and_store(cfg: TrainConfig, ds: ReIDDataset, key: str, folder: Path, 
                      wall_seconds=time.time() - t0, git_commit=git_commit(), code_version=code_version(),
                      history=[asdict(h) for h in out.history], created=time.strftime("%Y-%m-%dT%H:%M:%S"),
                      per_query=out.per_query, identity_key=identity_key(cfg, ds),
-                     skipped_images=list(ds.skipped), distributed=out.distributed)
+                     skipped_images=list(ds.skipped), distributed=out.distributed, regime=out.regime)
         atomic_write_json(folder / "result.json", asdict(res))
         (folder / "last.pt").unlink(missing_ok=True)  # the finished model supersedes the checkpoint
     return ddp.broadcast(res)

@@ -18,6 +18,8 @@ from .data import ReIDDataset
 from .derived import occlusion_curve
 from .losses import loss_names
 from .model import feature_dim_of, layout_name
+from .regime import RULE, regime_of
+from .regime import summarise as regime_summary
 from .runner import Result, dataset_for, published_provenance, run, sweep
 from .study import (
     ALL_LOSSES,
@@ -101,6 +103,9 @@ class StudyContext:
             notes.append(f"{sum(n > 1 for n in sizes)} of {len(sizes)} runs were trained with DDP on "
                          f"{', '.join(str(n) for n in sorted(set(sizes)) if n > 1)} processes (global batch "
                          "P x processes x K; docs/SCALING.md).")
+        if results:
+            notes.append(f"Regime check: {regime_summary([regime_of(r.regime) for r in results])} "
+                         f"({RULE.describe()}).")
         pub = [r for r in results or [] if r.published]
         if pub:
             prov = published_provenance(self.profile)
@@ -194,12 +199,29 @@ def _per_query_of(rows: list[tuple], results: list[Result], n_keys: int = 1) -> 
     return out
 
 
+def with_regime(summ: pd.DataFrame, by: list[str], rows: list[tuple], results: list[Result]) -> pd.DataFrame:
+    """Add each row's regime check (henetlib.regime): ``fit mAP``, the training-fit mAP (mean over seeds),
+    and ``regime``: "paper" when every seed's run converged from a pretrained backbone, else what they were."""
+    fits: dict = {}
+    regs: dict = {}
+    for row, res in zip(rows, results, strict=True):
+        key = row[0] if len(by) == 1 else tuple(row[: len(by)])
+        fits.setdefault(key, []).append((res.regime.get("train_fit") or {}).get("mAP", np.nan))
+        regs.setdefault(key, []).append(regime_of(res.regime))
+    out = summ.copy()
+    keys = [row[by[0]] if len(by) == 1 else tuple(row[c] for c in by) for _, row in out.iterrows()]
+    out["fit mAP"] = [float(np.nanmean(fits[k])) if np.isfinite(fits[k]).any() else np.nan for k in keys]
+    out["regime"] = ["/".join(sorted(set(regs[k]))) for k in keys]
+    return out
+
+
 def _table(ctx: StudyContext, rows: list[tuple], table: str, label: str, progress: bool) -> tuple[pd.DataFrame, list[Result]]:
     from .report import side_by_side
 
     results = sweep([r[-1] for r in rows], progress=progress)
     df = results_frame(rows, results, [label, "seed"])
     summ = add_intervals(summarise(df, [label, "FD"]), [label], _per_query_of(rows, results))
+    summ = with_regime(summ, [label], rows, results)
     return side_by_side(summ, paper_rows(table), label, ["R1", "mAP"]), results
 
 
@@ -225,6 +247,7 @@ def table1(ctx: StudyContext, progress: bool = True) -> tuple[pd.DataFrame, list
     df = results_frame(rows, results, ["Method", "seed"])
     summ = add_intervals(summarise(df, ["Method", "FD"], metrics=("R1", "mAP")), ["Method"],
                          _per_query_of(rows, results))
+    summ = with_regime(summ, ["Method"], rows, results)
     for c in ("R1", "mAP"):
         summ[f"{c} (paper)"] = summ["Method"].map(lambda m, c=c: paper.TABLE1[m]["r1" if c == "R1" else c])
     return summ, results
@@ -237,7 +260,8 @@ def fig4(ctx: StudyContext, probs: tuple[float, ...] | None = None,
     results = sweep([r[-1] for r in rows], progress=progress)
     df = results_frame(rows, results, ["method", "p", "seed"])
     summ = summarise(df, ["method", "p"], metrics=("R1", "mAP", "R1_occluded", "mAP_occluded"))
-    return add_intervals(summ, ["method", "p"], _per_query_of(rows, results, 2)), results
+    summ = add_intervals(summ, ["method", "p"], _per_query_of(rows, results, 2))
+    return with_regime(summ, ["method", "p"], rows, results), results
 
 
 def fig5(ctx: StudyContext, levels: tuple[float, ...] | None = None, train_p: float = 0.5,

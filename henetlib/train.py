@@ -18,6 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import distributed as ddp
+from . import regime
 from .data import DeviceStore, RandomIdentitySampler, ReIDDataset, build_dataset, build_train_loader
 from .evaluation import TEST_PROTOCOLS, evaluate_ranking, pairwise_distance
 from .losses import HENetLoss, LossConfig, loss_names
@@ -110,7 +111,11 @@ class TrainConfig:
             raise ValueError("a run needs at least one branch: stripes (e.g. 1,4) or the recovery branch R16.")
         if any(k < 1 for k in self.stripes) or len(set(self.stripes)) != len(self.stripes):
             raise ValueError(f"stripes must be distinct bin counts >= 1 (1 = G1, k = P(k)), got {self.stripes}.")
-        if self.pretrained is not None and not Path(self.pretrained).expanduser().is_file():
+        if self.pretrained is not None and self.pretrained.startswith(PRETRAINED_TOKEN):
+            from .pretrain import config_for
+
+            config_for(self.pretrained.removeprefix(PRETRAINED_TOKEN))  # a known pretraining profile
+        elif self.pretrained is not None and not Path(self.pretrained).expanduser().is_file():
             raise FileNotFoundError(f"pretrained weights file {self.pretrained!r} does not exist. Give the path of a "
                                     "local torchvision ResNet state_dict (nothing is ever downloaded).")
         if self.test_protocol not in TEST_PROTOCOLS:
@@ -154,7 +159,21 @@ class TrainConfig:
                 "sync_bn", "triplet_gather"}
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
         out["oim"], out["triplet"], out["mse"] = self.effective_losses()
+        if self.pretrained is not None and self.pretrained.startswith(PRETRAINED_TOKEN):
+            from .pretrain import config_for  # the pretraining's configuration hash, not a path on disk
+
+            out["pretrained"] = f"{self.pretrained}@{config_for(self.pretrained.removeprefix(PRETRAINED_TOKEN)).config_hash()}"
         return out
+
+    @property
+    def pretrained_path(self) -> str | None:
+        """The weights file: ``pretrained`` itself, or where ``python -m henetlib pretrain --profile X``
+        writes for the token ``synthreid-pretrain:X`` (pretrained/, committed for smoke)."""
+        if self.pretrained is None or not self.pretrained.startswith(PRETRAINED_TOKEN):
+            return self.pretrained
+        from .pretrain import weights_path
+
+        return str(weights_path(self.pretrained.removeprefix(PRETRAINED_TOKEN)))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -165,33 +184,49 @@ class TrainConfig:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
-# Profiles: one word that sets the sizes. Random initialisation (no ImageNet weights on these machines)
-# needs a larger learning rate than the paper's fine-tuning lr; the paper profile keeps the paper's.
+# Profiles: one word that sets the sizes. smoke and gpu fine-tune a backbone pretrained here on SynthReID's
+# own pretraining set (henetlib.pretrain, a stand-in for ImageNet; docs/READINGS.md "Pretraining"), with the
+# paper's lr scaled by sqrt(batch / 16) and its lr step at 80% of the epochs (160 / 200). SCRATCH holds the
+# earlier regime from random weights (--from-scratch): a larger lr, and schedules that stop while underfit.
 PROFILES: dict[str, dict[str, Any]] = {
     "test": dict(backbone="resnet18-half", height=64, width=32, synth_size="tiny", epochs=1, milestones=(1,),
                  p=4, k=2, lr=1e-3, checkpoint_every=1),
-    "smoke": dict(backbone="resnet18-half", height=64, width=32, synth_size="small", epochs=8, milestones=(6,),
-                  p=8, k=4, lr=1e-3, checkpoint_every=4),
+    "smoke": dict(backbone="resnet18-half", height=64, width=32, synth_size="small", epochs=8, milestones=(7,),
+                  p=8, k=4, lr=2.8e-4, pretrained="synthreid-pretrain:smoke", checkpoint_every=4),
     # gpu: the whole study in about 20 minutes of one H100 (docs/BENCHMARKS.md). ResNet50 at SynthReID's
     # native 128 x 64 (384 x 128 would upsample 3x: 6x the compute, no new information), 60 P x K epochs.
     # P = 64 identities a batch: at batch 64 an H100 step is bound by kernel launches (80 ms at 128 x 64 and
     # at 384 x 128 alike), so a 4x larger batch costs little more per step. 30 P x K epochs = 330 steps.
     "gpu": dict(backbone="resnet50", height=128, width=64, synth_size="full", epochs=30, milestones=(24,),
-                p=64, k=4, lr=6e-4, warmup_epochs=2, checkpoint_every=10),
+                p=64, k=4, lr=8e-4, warmup_epochs=2, pretrained="synthreid-pretrain:gpu", checkpoint_every=10),
     "paper": dict(backbone="resnet50", height=384, width=128, synth_size="full", epochs=200,
                   milestones=(160, 200), p=4, k=4, lr=2e-4, checkpoint_every=10),
+}
+
+
+PRETRAINED_TOKEN = "synthreid-pretrain:"
+
+# --from-scratch on smoke and gpu: the earlier regime, from random weights (its results keep their keys).
+SCRATCH: dict[str, dict[str, Any]] = {
+    "smoke": dict(pretrained=None, epochs=8, milestones=(6,), lr=1e-3),
+    "gpu": dict(pretrained=None, epochs=30, milestones=(24,), lr=6e-4),
 }
 
 
 def make_config(profile: str = "smoke", **overrides: Any) -> TrainConfig:
     """The profile's settings with ``overrides`` on top (``None`` values are ignored).
 
-    The ``paper`` profile fine-tunes ImageNet weights (section 4.1), so it refuses to start from random
-    weights unless ``from_scratch=True`` says that is meant.
+    ``smoke`` and ``gpu`` fine-tune the backbone pretrained by ``python -m henetlib pretrain``;
+    ``from_scratch=True`` gives their earlier regime from random weights (``SCRATCH``). The ``paper`` profile
+    fine-tunes ImageNet weights (section 4.1), so it refuses to start from random weights unless
+    ``from_scratch=True`` says that is meant.
     """
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; use one of {sorted(PROFILES)}.")
-    cfg = TrainConfig(**{**PROFILES[profile], **{k: v for k, v in overrides.items() if v is not None}})
+    base = dict(PROFILES[profile])
+    if overrides.get("from_scratch") and profile in SCRATCH:
+        base.update(SCRATCH[profile])
+    cfg = TrainConfig(**{**base, **{k: v for k, v in overrides.items() if v is not None}})
     if profile == "paper" and cfg.pretrained is None and not cfg.from_scratch:
         raise ValueError(
             "the 'paper' profile fine-tunes an ImageNet-pretrained ResNet50, as the paper does, but no weights "
@@ -224,6 +259,7 @@ class TrainOutput:
     hardware: str = ""
     per_query: dict[str, list] = field(default_factory=dict)  # first-hit rank and AP per query
     distributed: dict[str, Any] = field(default_factory=dict)  # world size, backend, ... under DDP
+    regime: dict[str, Any] = field(default_factory=dict)  # the regime check (henetlib.regime)
 
     @property
     def images_per_second(self) -> float:
@@ -237,7 +273,7 @@ def _amp_dtype(cfg: TrainConfig, dev: torch.device) -> torch.dtype | None:
 
 
 def build_for(cfg: TrainConfig, ds: ReIDDataset) -> tuple[HENet, HENetLoss]:
-    model = HENet(ds.num_train_pids, cfg.stripes, cfg.recovery, cfg.backbone, cfg.pretrained,
+    model = HENet(ds.num_train_pids, cfg.stripes, cfg.recovery, cfg.backbone, cfg.pretrained_path,
                   input_size=cfg.input_size, split=cfg.split)
     model.reconstruct = cfg.effective_losses()[2]  # R16's decoder runs only for the MSE term
     criterion = HENetLoss(ds.num_train_pids, cfg.stripes, cfg.loss_config)
@@ -385,6 +421,7 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, progress: bool = 
                            capturable=graphed)
     out = TrainOutput(cfg, model, ds, hardware=hardware_string(dev))
     start_epoch = 0
+    check_fit: dict[str, float] | None = None  # training fit at 80% of the schedule (regime check)
     ckpt = Path(out_dir) / "last.pt" if out_dir else None
     state = _load_checkpoint(ckpt) if main else None
     state = ddp.broadcast(state)  # every rank resumes from rank 0's checkpoint
@@ -396,6 +433,7 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, progress: bool = 
             g["lr"] = torch.tensor(float(g["lr"]), device=dev) if graphed else float(g["lr"])
         start_epoch = state["epoch"] + 1
         out.history = [EpochLog(**h) for h in state["history"]]
+        check_fit = state.get("regime_check")
         out.train_seconds, out.train_images = state["train_seconds"], state["train_images"]
         if progress and main:
             print(f"resuming {cfg.name()} from epoch {start_epoch} ({ckpt})")
@@ -461,15 +499,21 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, progress: bool = 
             raise FloatingPointError(f"{cfg.name()}: loss became {log.loss} at epoch {epoch}; lower the lr.")
         bar.set_postfix(loss=f"{log.loss:.3f}", **{k_: f"{v:.3f}" for k_, v in terms.items()},
                         ips=f"{n_img / max(secs, 1e-9):.0f}")
+        if main and evaluate and epoch == regime.RULE.check_epoch(cfg.epochs):
+            check_fit = regime.training_fit(model, ds, cfg.input_size, dev, amp)  # back in train mode after
         if main and ckpt is not None and ((epoch + 1) % cfg.checkpoint_every == 0) and epoch + 1 < cfg.epochs:
             atomic_torch_save({"model": model.state_dict(), "criterion": criterion.state_dict(),
                                "optimizer": opt.state_dict(), "epoch": epoch,
                                "history": [asdict(h) for h in out.history],
-                               "train_seconds": out.train_seconds, "train_images": out.train_images}, ckpt)
+                               "train_seconds": out.train_seconds, "train_images": out.train_images,
+                               "regime_check": check_fit}, ckpt)
     model.eval()
     if ddp.active():
         out.distributed = _distributed_record(cfg, criterion)
     if evaluate and main:
+        final_fit = regime.training_fit(model, ds, cfg.input_size, dev, amp)
+        out.regime = regime.assess(final_fit, check_fit, cfg.pretrained is not None,
+                                   out.history[-1].loss if out.history else None)
         ev = cached_evaluator(ds, cfg.input_size, dev)
         out.metrics = ev(model, protocol=cfg.test_protocol, amp=amp, all_protocols=True)
         out.per_query = ev.last_per_query
