@@ -38,7 +38,8 @@ def main() -> None:
     for epochs in (int(e) for e in args.candidates.split(",")):
         ok = True
         for name, kw in PROBES.items():
-            cfg = make_config(args.profile, epochs=epochs, milestones=(math.ceil(0.8 * epochs),), device="cpu", **kw)
+            cfg = make_config(args.profile, finetune=True, epochs=epochs, milestones=(math.ceil(0.8 * epochs),),
+                              device="cpu", **kw)
             t0 = time.time()
             res = runner.run(cfg, progress=False)
             r = res.regime

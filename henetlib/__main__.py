@@ -34,7 +34,7 @@ def _common(args: argparse.Namespace) -> dict:
         out.update(dataset=args.dataset or "market1501", data_root=str(args.data_root))
     elif args.dataset:
         out["dataset"] = args.dataset
-    for name in ("epochs", "backbone", "height", "width", "synth_size", "pretrained", "from_scratch",
+    for name in ("epochs", "backbone", "height", "width", "synth_size", "pretrained", "from_scratch", "finetune",
                  "skip_bad_images", "p", "k", "sync_bn", "triplet_gather", "compile"):
         if getattr(args, name, None):
             out[name] = getattr(args, name)
@@ -104,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--pretrained", default=None, help="a local torchvision ResNet checkpoint (never downloaded)")
         p.add_argument("--from-scratch", action="store_true",
                        help="allow the paper profile to start from random weights")
+        p.add_argument("--finetune", action="store_true",
+                       help="smoke/gpu: fine-tune the SynthReID-pretrained backbone (the paper's regime)")
         p.add_argument("--skip-bad-images", action="store_true",
                        help="train without unreadable or misnamed files of a real data set (recorded in results)")
         p.add_argument("--p", type=int, default=None,

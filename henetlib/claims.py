@@ -786,11 +786,12 @@ def save(board: pd.DataFrame, name: str, cap: str) -> None:
         md += "\n## Not tested\n\n" + out_of_scope_table().to_markdown(index=False) + "\n"
     folder = figures_dir()
     atomic_write_text(folder / f"{name}.md", md)
-    esc = lambda s: str(s).replace("_", r"\_").replace("%", r"\%").replace("&", r"\&")  # noqa: E731
-    tex = ("\\begin{table}[t]\n\\centering\n\\small\n"
-           + cl[["claim", "verdict", "evidence"]].to_latex(index=False, escape=True)
-           + rows.to_latex(index=False, escape=True, na_rep="-")
-           + f"\\caption{{{esc(cap)}}}\n\\label{{tab:{name}}}\n\\end{{table}}\n")
+    from .report import latex_table
+
+    tex = (latex_table(cl[["claim", "sentence", "verdict", "regime", "evidence"]], cap, f"{name}-claims")
+           + latex_table(rows, cap, name))
+    if name == "claims":
+        tex += latex_table(out_of_scope_table(), "Sentences of the paper not tested here, and why.", "claims-out")
     atomic_write_text(folder / f"{name}.tex", tex)
 
 

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from .model import inference_parameters as model_inference_parameters
 from .utils import hardware_string, pick_device
 
 
@@ -92,12 +93,7 @@ def count_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def inference_parameters(model: torch.nn.Module) -> int:
-    """Parameters a test-time forward uses: all but the identity classifiers (``nn.Linear``) and R16's decoder."""
-    from .model import Decoder
-
-    skip = {id(p) for m in model.modules() if isinstance(m, (torch.nn.Linear, Decoder)) for p in m.parameters()}
-    return sum(p.numel() for p in model.parameters() if id(p) not in skip)
+inference_parameters = model_inference_parameters  # Table 1's V counts these (defined beside HENet)
 
 
 def _time_call(fn, device: torch.device, repeats: int, inner: int) -> float:

@@ -184,21 +184,23 @@ class TrainConfig:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
-# Profiles: one word that sets the sizes. smoke and gpu fine-tune a backbone pretrained here on SynthReID's
-# own pretraining set (henetlib.pretrain, a stand-in for ImageNet; docs/READINGS.md "Pretraining"), with the
-# paper's lr scaled by sqrt(batch / 16) and its lr step at 80% of the epochs (160 / 200). SCRATCH holds the
-# earlier regime from random weights (--from-scratch): a larger lr, and schedules that stop while underfit.
+# Profiles: one word that sets the sizes. smoke and gpu train from random weights by default (a larger lr;
+# schedules that stop while underfit: the regime check says so). FINETUNE (``finetune=True``, CLI --finetune)
+# is the paper's regime: a backbone pretrained here on SynthReID's own pretraining set (henetlib.pretrain, a
+# stand-in for ImageNet; docs/READINGS.md "Pretraining"), the paper's lr scaled by sqrt(batch / 16), its lr
+# step at 80% of the epochs (160 / 200), and smoke's epochs chosen by the regime check
+# (benchmarks/results/regime_schedule.json: 16, the fewest of 8, 12, 16 at which both probes converged).
 PROFILES: dict[str, dict[str, Any]] = {
     "test": dict(backbone="resnet18-half", height=64, width=32, synth_size="tiny", epochs=1, milestones=(1,),
                  p=4, k=2, lr=1e-3, checkpoint_every=1),
-    "smoke": dict(backbone="resnet18-half", height=64, width=32, synth_size="small", epochs=8, milestones=(7,),
-                  p=8, k=4, lr=2.8e-4, pretrained="synthreid-pretrain:smoke", checkpoint_every=4),
+    "smoke": dict(backbone="resnet18-half", height=64, width=32, synth_size="small", epochs=8, milestones=(6,),
+                  p=8, k=4, lr=1e-3, checkpoint_every=4),
     # gpu: the whole study in about 20 minutes of one H100 (docs/BENCHMARKS.md). ResNet50 at SynthReID's
     # native 128 x 64 (384 x 128 would upsample 3x: 6x the compute, no new information), 60 P x K epochs.
     # P = 64 identities a batch: at batch 64 an H100 step is bound by kernel launches (80 ms at 128 x 64 and
     # at 384 x 128 alike), so a 4x larger batch costs little more per step. 30 P x K epochs = 330 steps.
     "gpu": dict(backbone="resnet50", height=128, width=64, synth_size="full", epochs=30, milestones=(24,),
-                p=64, k=4, lr=8e-4, warmup_epochs=2, pretrained="synthreid-pretrain:gpu", checkpoint_every=10),
+                p=64, k=4, lr=6e-4, warmup_epochs=2, checkpoint_every=10),
     "paper": dict(backbone="resnet50", height=384, width=128, synth_size="full", epochs=200,
                   milestones=(160, 200), p=4, k=4, lr=2e-4, checkpoint_every=10),
 }
@@ -206,26 +208,29 @@ PROFILES: dict[str, dict[str, Any]] = {
 
 PRETRAINED_TOKEN = "synthreid-pretrain:"
 
-# --from-scratch on smoke and gpu: the earlier regime, from random weights (its results keep their keys).
-SCRATCH: dict[str, dict[str, Any]] = {
-    "smoke": dict(pretrained=None, epochs=8, milestones=(6,), lr=1e-3),
-    "gpu": dict(pretrained=None, epochs=30, milestones=(24,), lr=6e-4),
+FINETUNE: dict[str, dict[str, Any]] = {
+    "smoke": dict(pretrained="synthreid-pretrain:smoke", epochs=16, milestones=(13,), lr=2.8e-4),
+    # gpu: epochs not yet chosen by the regime check (needs a GPU lease; benchmarks/gpu_call.sh)
+    "gpu": dict(pretrained="synthreid-pretrain:gpu", epochs=30, milestones=(24,), lr=8e-4),
 }
 
 
 def make_config(profile: str = "smoke", **overrides: Any) -> TrainConfig:
     """The profile's settings with ``overrides`` on top (``None`` values are ignored).
 
-    ``smoke`` and ``gpu`` fine-tune the backbone pretrained by ``python -m henetlib pretrain``;
-    ``from_scratch=True`` gives their earlier regime from random weights (``SCRATCH``). The ``paper`` profile
+    ``finetune=True`` makes ``smoke`` and ``gpu`` fine-tune the backbone pretrained by
+    ``python -m henetlib pretrain`` with the schedule of ``FINETUNE`` (the paper's regime). The ``paper`` profile
     fine-tunes ImageNet weights (section 4.1), so it refuses to start from random weights unless
     ``from_scratch=True`` says that is meant.
     """
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; use one of {sorted(PROFILES)}.")
     base = dict(PROFILES[profile])
-    if overrides.get("from_scratch") and profile in SCRATCH:
-        base.update(SCRATCH[profile])
+    if overrides.pop("finetune", None):
+        if profile not in FINETUNE:
+            raise ValueError(f"finetune: profile {profile!r} has no pretrained regime; use smoke or gpu (the paper "
+                             "profile fine-tunes the ImageNet weights you give with --pretrained).")
+        base.update(FINETUNE[profile])
     cfg = TrainConfig(**{**base, **{k: v for k, v in overrides.items() if v is not None}})
     if profile == "paper" and cfg.pretrained is None and not cfg.from_scratch:
         raise ValueError(

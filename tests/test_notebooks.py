@@ -10,12 +10,12 @@ from henetlib.reproduce import run_notebooks
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 EXPECTED = {
     "00_rpe_explained": ["fig3_rpe.pdf", "fig3_rpe.png", "rpe_area_vs_n.png"],
-    "01_structure_analysis": ["table2_structure.md", "table2_structure.tex", "table2_structure.pdf"],
-    "02_branch_ablation": ["table3_branches.md", "table3_branches.tex", "table3_branches.png"],
-    "03_loss_ablation": ["table4_losses.md", "table4_losses.tex", "table4_losses.png", "table4_ranked_lists.png",
+    "01_structure_analysis": ["table2_structure.md", "table2_structure.tex", "fig_table2_structure.pdf"],
+    "02_branch_ablation": ["table3_branches.md", "table3_branches.tex", "fig_table3_branches.png"],
+    "03_loss_ablation": ["table4_losses.md", "table4_losses.tex", "fig_table4_losses.png", "fig_ranked_lists.png",
                          "table4_protocols.md", "table4_claims.md"],
-    "04_rpe_probability_sweep": ["fig4_rpe_probability.pdf", "fig4_rpe_probability.md", "fig4_claims.md"],
-    "05_occlusion_robustness": ["fig5_occlusion.pdf", "fig5_occlusion.md", "fig5_claims.md"],
+    "04_rpe_probability_sweep": ["fig4_rpe_probability.pdf", "fig4_rpe_probability_table.md", "fig4_claims.md"],
+    "05_occlusion_robustness": ["fig5_occlusion.pdf", "fig5_occlusion_table.md", "fig5_claims.md"],
     "06_cam_heatmaps": ["fig2_cam.pdf", "fig2_cam.png"],
     "07_efficiency_score": ["table1_efficiency.md", "table1_efficiency.tex", "fig1_efficiency.pdf",
                             "table1_henet_rows.md", "table1_claims.md"],
