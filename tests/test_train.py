@@ -116,6 +116,7 @@ def test_both_test_protocols_and_per_query_vectors(isolated_dirs):
     pq = out.per_query
     assert len(pq["first_rank"]) == len(pq["ap"]) == len(out.dataset.query)
     valid = [r for r in pq["first_rank"] if r > 0]
-    assert abs(100 * sum(r == 1 for r in valid) / len(valid) - out.metrics["R1"]) < 1e-6
+    # the evaluation counts in float32: agreement to float32 rounding of a percentage
+    assert abs(100 * sum(r == 1 for r in valid) / len(valid) - out.metrics["R1"]) < 1e-4
     with pytest.raises(ValueError, match="test_protocol"):
         make_config("test", test_protocol="cosine")
