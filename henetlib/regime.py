@@ -88,6 +88,21 @@ def fit_subset(ds: ReIDDataset, max_ids: int = FIT_IDENTITIES) -> tuple[list[Sam
     return query, gallery
 
 
+# The fit subset decoded once per data set, size and device: every run measures it twice (80% and end).
+_FIT_STORES: dict[tuple, tuple] = {}
+
+
+def _fit_stores(ds: ReIDDataset, size: tuple[int, int], device: torch.device,
+                max_ids: int) -> tuple[list[Sample], list[Sample], tuple[DeviceStore, ...]]:
+    key = (ds.name, ds.fingerprint(), tuple(size), str(device), max_ids)
+    if key not in _FIT_STORES:
+        _FIT_STORES.clear()  # one data set at a time, as train's stores
+        query, gallery = fit_subset(ds, max_ids)
+        stores = tuple(DeviceStore(s, size, device) for s in (query, gallery)) if query and gallery else ()
+        _FIT_STORES[key] = (query, gallery, stores)
+    return _FIT_STORES[key]
+
+
 def _classifier_logits(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     """G1's identity logits (else the first stripe branch's, else R16's) in eval mode."""
     shared = model.encoder(x)
@@ -103,14 +118,13 @@ def _classifier_logits(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
 def training_fit(model: torch.nn.Module, ds: ReIDDataset, size: tuple[int, int], device: torch.device,
                  amp: torch.dtype | None = None, max_ids: int = FIT_IDENTITIES) -> dict[str, float]:
     """R1, mAP and classifier accuracy (in %) on the fit subset of the training identities."""
-    query, gallery = fit_subset(ds, max_ids)
+    query, gallery, stores = _fit_stores(ds, size, device, max_ids)
     if not query or not gallery:
         return {}
     was_training = model.training
     model.eval()
     feats, correct, total = [], 0, 0
-    for split in (query, gallery):
-        store = DeviceStore(split, size, device)
+    for store in stores:
         out = []
         for x, pids, *_ in store.test_batches():
             with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):

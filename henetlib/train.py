@@ -111,10 +111,10 @@ class TrainConfig:
             raise ValueError("a run needs at least one branch: stripes (e.g. 1,4) or the recovery branch R16.")
         if any(k < 1 for k in self.stripes) or len(set(self.stripes)) != len(self.stripes):
             raise ValueError(f"stripes must be distinct bin counts >= 1 (1 = G1, k = P(k)), got {self.stripes}.")
-        if self.pretrained is not None and self.pretrained.startswith(PRETRAINED_TOKEN):
+        if self.pretrain_profile is not None:
             from .pretrain import config_for
 
-            config_for(self.pretrained.removeprefix(PRETRAINED_TOKEN))  # a known pretraining profile
+            config_for(self.pretrain_profile)  # a known pretraining profile
         elif self.pretrained is not None and not Path(self.pretrained).expanduser().is_file():
             raise FileNotFoundError(f"pretrained weights file {self.pretrained!r} does not exist. Give the path of a "
                                     "local torchvision ResNet state_dict (nothing is ever downloaded).")
@@ -159,21 +159,29 @@ class TrainConfig:
                 "sync_bn", "triplet_gather"}
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
         out["oim"], out["triplet"], out["mse"] = self.effective_losses()
-        if self.pretrained is not None and self.pretrained.startswith(PRETRAINED_TOKEN):
+        if self.pretrain_profile is not None:
             from .pretrain import config_for  # the pretraining's configuration hash, not a path on disk
 
-            out["pretrained"] = f"{self.pretrained}@{config_for(self.pretrained.removeprefix(PRETRAINED_TOKEN)).config_hash()}"
+            out["pretrained"] = f"{self.pretrained}@{config_for(self.pretrain_profile).config_hash()}"
         return out
+
+    @property
+    def pretrain_profile(self) -> str | None:
+        """``X`` when ``pretrained`` is the token ``synthreid-pretrain:X`` (a backbone made by
+        ``python -m henetlib pretrain --profile X``), else None."""
+        if self.pretrained is None or not self.pretrained.startswith(PRETRAINED_TOKEN):
+            return None
+        return self.pretrained.removeprefix(PRETRAINED_TOKEN)
 
     @property
     def pretrained_path(self) -> str | None:
         """The weights file: ``pretrained`` itself, or where ``python -m henetlib pretrain --profile X``
         writes for the token ``synthreid-pretrain:X`` (pretrained/, committed for smoke)."""
-        if self.pretrained is None or not self.pretrained.startswith(PRETRAINED_TOKEN):
+        if self.pretrain_profile is None:
             return self.pretrained
         from .pretrain import weights_path
 
-        return str(weights_path(self.pretrained.removeprefix(PRETRAINED_TOKEN)))
+        return str(weights_path(self.pretrain_profile))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -18,9 +18,9 @@ def isolated_dirs(tmp_path, monkeypatch):
     for env, sub in (("HENET_RESULTS_DIR", "results"), ("HENET_FIGURES_DIR", "figures"), ("HENET_DATA_DIR", "data"),
                      ("HENET_PUBLISHED_DIR", "published")):
         monkeypatch.setenv(env, str(tmp_path / sub))
-    from henetlib import runner, train
+    from henetlib import regime, runner, train
 
-    caches = (runner._DATASETS, runner._PUBLISHED, train._EVALUATORS, train._STORES)
+    caches = (runner._DATASETS, runner._PUBLISHED, train._EVALUATORS, train._STORES, regime._FIT_STORES)
     for c in caches:
         c.clear()
     yield tmp_path
