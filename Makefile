@@ -9,6 +9,8 @@ DATA_ROOT ?=
 DEVICE ?= auto
 NOTEBOOKS ?=
 SEEDS ?= 0
+# scratch: random weights (the default); finetune: the SynthReID-pretrained backbone, the paper's regime
+REGIME ?= scratch
 
 .PHONY: env test lint reproduce lab bench clean-results
 
@@ -32,7 +34,8 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 reproduce: $(STAMP)
-	$(PY) -m henetlib reproduce --profile $(PROFILE) --device $(DEVICE) --seeds $(SEEDS) $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
+	@case '$(REGIME)' in scratch|finetune) ;; *) echo "error: REGIME=$(REGIME); use REGIME=scratch (random weights) or REGIME=finetune (the pretrained backbone)"; exit 2;; esac
+	$(PY) -m henetlib reproduce --profile $(PROFILE) --device $(DEVICE) --seeds $(SEEDS) $(if $(filter finetune,$(REGIME)),--finetune) $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks

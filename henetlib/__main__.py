@@ -52,8 +52,14 @@ def _reproduce(args: argparse.Namespace) -> int:
     from .reproduce import run_notebooks
 
     t0 = time.time()
+    extra: dict = {"seeds": list(_ints(args.seeds))}
+    if args.finetune:
+        from .tables import StudyContext
+
+        StudyContext(args.profile, finetune=True)  # refuses a profile without a pretrained regime, before any work
+        extra["finetune"] = True
     ok = run_notebooks(notebooks, profile=args.profile, device=args.device, data_root=args.data_root,
-                       extra={"seeds": list(_ints(args.seeds))})
+                       extra=extra, jobs=max(1, args.jobs))
     print(f"Total: {time.time() - t0:.0f} s")
     return 0 if ok else 1
 
@@ -73,6 +79,16 @@ def main(argv: list[str] | None = None) -> int:
     common(rp)
     rp.add_argument("--notebooks", default=None, help="comma-separated notebook stems or numbers (00,01)")
     rp.add_argument("--seeds", default="0", help="comma-separated seeds for every table and figure (e.g. 0,1,2)")
+    rp.add_argument("--finetune", action="store_true",
+                    help="smoke/gpu: fine-tune the SynthReID-pretrained backbone (the paper's regime); writes "
+                         "figures/finetune/ and reports/finetune/")
+    rp.add_argument("--jobs", type=int, default=2,
+                    help="notebooks rendered at once, and training processes on a CPU (default 2)")
+    cr = sub.add_parser("compare-regimes", help="the claims scored from scratch and fine-tuned, side by side "
+                                                "(both studies must be trained or published)")
+    common(cr)
+    cr.add_argument("--seeds", default="0")
+    cr.add_argument("--n-boot", type=int, default=1000, help="bootstrap draws per interval")
 
     dp = sub.add_parser("data", help="generate/check a data set and print its summary")
     common(dp)
@@ -137,6 +153,16 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.cmd == "reproduce":
         return _reproduce(args)
+    if args.cmd == "compare-regimes":
+        from . import claims
+        from . import experiments as ex
+
+        ctx = ex.StudyContext(args.profile, args.device, str(args.data_root) if args.data_root else None,
+                              args.dataset, _ints(args.seeds))
+        table = claims.compare_regimes(ctx, n_boot=args.n_boot)
+        print(table.to_string(index=False, max_colwidth=70))
+        print(f"\n{table.attrs['summary']}\nwritten: {claims.save_regimes(table, ctx)}")
+        return 0
     if args.cmd == "pretrain":
         from .pretrain import config_for, pretrain
 

@@ -97,10 +97,13 @@ def figure(width: str | float = "two", height: float = 2.6, nrows: int = 1, ncol
 # Captions and sentences about what a figure shows
 
 
-def caption(profile: str, dataset: str, hardware: str, extra: str = "") -> str:
-    """The line every table and figure carries: what our numbers come from."""
+def caption(profile: str, dataset: str, hardware: str, extra: str = "", start: str | None = None) -> str:
+    """The line every table and figure carries: what our numbers come from. ``start``: how the runs start
+    and how long they train (``StudyContext.start``); without it, the profile's default regime."""
     line = f"Ours: profile '{profile}', data set {dataset}, measured on {hardware}."
-    if profile == "smoke":
+    if start:
+        line += f" Runs: {start}."
+    elif profile == "smoke":
         line += " Smoke profile: a few epochs from random weights; a pipeline check, noisy by design."
     elif profile == "gpu":
         line += " GPU profile: ResNet50 from random weights, 128x64, 30 P x K epochs."
@@ -373,6 +376,45 @@ def curves(df: pd.DataFrame, x: str, group: str, metrics: Sequence[str] = ("R1",
     fig.legend(handles, labels, loc="outside upper center", ncols=min(len(labels), 4),
                title=readable(group) if not paper else None)
     return fig
+
+
+def training_curves(results: Sequence, labels: Sequence[str] | None = None):
+    """Did the runs converge? Left: each run's mean training loss per P x K epoch (log scale; the losses
+    summed differ per run, so compare shapes, not heights). Right: its training-fit mAP (henetlib.regime) at
+    80% of the schedule and at the end, joined by a line: the rule calls a run converged when the line rises
+    by less than the rule's points. ``results``: runner.Result-like (``history``, ``regime``, ``name``)."""
+    labels = list(labels) if labels is not None else [r.name for r in results]
+    fig, (ax_l, ax_f) = figure("two", 2.6, 1, 2)
+    for i, (r, lab) in enumerate(zip(results, labels, strict=True)):
+        st = series_style(i)
+        h = r.history or []
+        ax_l.plot([e["epoch"] + 1 for e in h], [e["loss"] for e in h], label=lab, markersize=3, **st)
+        reg = r.regime or {}
+        chk, fin = (reg.get("train_fit_check") or {}).get("mAP"), (reg.get("train_fit") or {}).get("mAP")
+        if chk is not None and fin is not None:
+            ax_f.plot([0, 1], [chk, fin], color=st["color"], marker=st["marker"], linestyle=st["linestyle"])
+    ax_l.set_yscale("log")
+    ax_l.set_xlabel("P x K epoch")
+    ax_l.set_ylabel("training loss (mean per step)")
+    ax_f.set_xticks([0, 1], ["at 80%", "at the end"])
+    ax_f.set_xlim(-0.3, 1.3)
+    ax_f.set_ylabel("training-fit mAP (%)")
+    handles, labs = ax_l.get_legend_handles_labels()
+    fig.legend(handles, labs, loc="outside upper center", ncols=min(len(labs), 4))
+    return fig
+
+
+def training_note(results: Sequence, labels: Sequence[str] | None = None) -> str:
+    """One sentence: how many runs converged by the regime rule, and the largest late gain."""
+    labels = list(labels) if labels is not None else [r.name for r in results]
+    gains = [((r.regime or {}).get("fit_gain_last"), lab) for r, lab in zip(results, labels, strict=True)]
+    known = [(g, lab) for g, lab in gains if g is not None]
+    conv = sum(bool((r.regime or {}).get("converged")) for r in results)
+    if not known:
+        return "These runs carry no regime check (trained before it existed, or with evaluation off)."
+    g, lab = max(known)
+    return (f"{conv} of {len(results)} runs converged by the rule; the largest rise of training-fit mAP over the "
+            f"last 20% of the epochs is {g:.1f} points ({lab}).")
 
 
 def occlusion_note(df: pd.DataFrame, metric: str = "R1") -> str:

@@ -48,12 +48,20 @@ class StudyContext:
     dataset_name: str | None = None
     seeds: tuple[int, ...] = (0,)
     overrides: dict[str, Any] = field(default_factory=dict)  # e.g. {"epochs": 2} for quick checks
+    # smoke/gpu: fine-tune the SynthReID-pretrained backbone with train.FINETUNE's schedule (the paper's
+    # regime) instead of training from random weights; the two regimes' runs never share a cache entry
+    finetune: bool = False
 
     def __post_init__(self) -> None:
-        from .train import PROFILES
+        from .train import FINETUNE, PROFILES
 
         if self.profile not in PROFILES:
             raise ValueError(f"unknown profile {self.profile!r}; use one of {sorted(PROFILES)}.")
+        if isinstance(self.finetune, str):  # papermill's -p passes text
+            self.finetune = self.finetune.strip().lower() in ("1", "true", "yes")
+        if self.finetune and self.profile not in FINETUNE:
+            raise ValueError(f"finetune: profile {self.profile!r} has no pretrained regime; use smoke or gpu (the "
+                             "paper profile fine-tunes the ImageNet weights you pass with --pretrained).")
         seeds = self.seeds
         if isinstance(seeds, str):  # papermill's -p passes "[0, 1]" or "0,1" as text
             import re
@@ -74,6 +82,8 @@ class StudyContext:
     @property
     def common(self) -> dict[str, Any]:
         out: dict[str, Any] = {"device": self.device, **self.overrides}
+        if self.finetune:
+            out["finetune"] = True
         if self.data_root:
             out.update(dataset=self.dataset_name or "market1501", data_root=str(self.data_root))
         return out
@@ -112,7 +122,21 @@ class StudyContext:
             notes.append(f"Rendered from published results ({len(pub)} of {len(results)} runs), trained on "
                          f"{prov.get('hardware', '?')} at commit {prov.get('git_commit', '?')}, "
                          f"{prov.get('date', '?')[:10]}; nothing was trained here.")
-        return caption(self.profile, self.dataset().name, "; ".join(hw), " ".join(notes + [extra]).strip())
+        return caption(self.profile, self.dataset().name, "; ".join(hw), " ".join(notes + [extra]).strip(),
+                       start=self.start())
+
+    def start(self) -> str | None:
+        """How the runs start and how long they train, from the resolved configuration (for captions)."""
+        try:
+            cfg = make_config(self.profile, **self.common)
+        except ValueError:  # the paper profile without weights: its own error comes when a run starts
+            return None
+        if cfg.pretrain_profile:
+            return (f"{cfg.epochs} P x K epochs fine-tuned from the backbone pretrained on SynthReID's own "
+                    f"pretraining set ({cfg.pretrained}; a stand-in for ImageNet)")
+        if cfg.pretrained:
+            return f"{cfg.epochs} P x K epochs fine-tuned from {cfg.pretrained}"
+        return f"{cfg.epochs} P x K epochs from random weights"
 
 
 def all_losses_config(ctx: StudyContext) -> TrainConfig:

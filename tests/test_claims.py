@@ -349,3 +349,52 @@ def test_unpack_rejects_foreign_archives(isolated_dirs):
         tar.addfile(info, io.BytesIO(data))
     with pytest.raises(ValueError, match="unexpected member"):
         publish.unpack(bad, "test")
+
+
+def _board(verdicts: dict[str, str], regime: str = "-"):
+    import pandas as pd
+
+    rows = [{"claim": cid, "kind": "difference", "metric": "R1", "verdict": v, "seeds needed": np.nan, "basis": "",
+             "regime": regime, "comparison": "a vs b", "text": ""} for cid, v in verdicts.items()]
+    b = pd.DataFrame(rows)
+    b.attrs["profile"] = "smoke"
+    return b
+
+
+def test_compare_regimes_names_flips_and_holds(monkeypatch):
+    scratch = _board({"T2-1": "contradicted", "T2-2": "reproduced", "T3-1": "unresolved", "T4-1": "contradicted"})
+    tuned = _board({"T2-1": "reproduced", "T2-2": "reproduced", "T3-1": "contradicted", "T4-1": "not run"}, "paper")
+    seen = []
+
+    def fake(ctx, n_boot=1000, train=True, **kw):
+        seen.append((ctx.finetune, train))
+        return tuned if ctx.finetune else scratch
+
+    monkeypatch.setattr(claims, "scoreboard", fake)
+    ctx = tables.StudyContext("smoke", "cpu")
+    both = claims.compare_regimes(ctx, n_boot=10)
+    assert seen == [(False, False), (True, False)]  # nothing is trained
+    change = dict(zip(both["claim"], both["change"], strict=True))
+    assert change == {"T2-1": "flips: contradicted -> reproduced", "T2-2": "holds (reproduced in both)",
+                      "T3-1": "resolved only fine-tuned", "T4-1": "not comparable (runs missing)"}
+    assert both.attrs["comparable"] == 3
+    assert set(both["regime (fine-tuned)"]) == {"paper"}
+    # the own regime's board is reused, not scored again
+    seen.clear()
+    claims.compare_regimes(tables.StudyContext("smoke", "cpu", finetune=True), board=tuned)
+    assert seen == [(False, False)]
+
+
+def test_compare_regimes_on_a_profile_with_one_regime():
+    both = claims.compare_regimes(tables.StudyContext("test", "cpu"))
+    assert both.attrs["comparable"] == 0 and "one regime" in both.attrs["summary"]
+
+
+def test_study_context_finetune():
+    ctx = tables.StudyContext("smoke", "cpu", finetune="True")  # papermill may pass text
+    assert ctx.finetune is True and ctx.common["finetune"] is True
+    assert "fine-tuned from the backbone pretrained on SynthReID" in ctx.start()
+    assert "16 P x K epochs" in ctx.start()
+    assert tables.StudyContext("smoke", "cpu").start() == "8 P x K epochs from random weights"
+    with pytest.raises(ValueError, match="no pretrained regime"):
+        tables.StudyContext("test", "cpu", finetune=True)

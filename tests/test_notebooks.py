@@ -13,7 +13,7 @@ EXPECTED = {
     "01_structure_analysis": ["table2_structure.md", "table2_structure.tex", "fig_table2_structure.pdf"],
     "02_branch_ablation": ["table3_branches.md", "table3_branches.tex", "fig_table3_branches.png"],
     "03_loss_ablation": ["table4_losses.md", "table4_losses.tex", "fig_table4_losses.png", "fig_ranked_lists.png",
-                         "table4_protocols.md", "table4_claims.md"],
+                         "table4_protocols.md", "table4_claims.md", "fig_training_curves.png"],
     "04_rpe_probability_sweep": ["fig4_rpe_probability.pdf", "fig4_rpe_probability_table.md", "fig4_claims.md"],
     "05_occlusion_robustness": ["fig5_occlusion.pdf", "fig5_occlusion_table.md", "fig5_claims.md"],
     "06_cam_heatmaps": ["fig2_cam.pdf", "fig2_cam.png"],

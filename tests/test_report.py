@@ -118,3 +118,20 @@ def test_a_figure_and_a_table_never_share_a_name(tmp_path):
     with pytest.raises(ValueError, match="figure's name"):
         report.save_table(pd.DataFrame({"a": [1.0]}), "f", "c", folder=tmp_path)
     plt.close("all")
+
+
+def test_training_curves_and_note():
+    from types import SimpleNamespace
+
+    def res(name, gain, conv):
+        hist = [{"epoch": e, "loss": 3.0 / (e + 1)} for e in range(5)]
+        reg = {"train_fit_check": {"mAP": 50.0}, "train_fit": {"mAP": 50.0 + gain}, "fit_gain_last": gain,
+               "converged": conv}
+        return SimpleNamespace(name=name, history=hist, regime=reg)
+
+    runs = [res("a", 0.5, True), res("b", 4.0, False), SimpleNamespace(name="c", history=[], regime={})]
+    fig = report.training_curves(runs)
+    assert len(fig.axes[0].lines) == 3 and len(fig.axes[1].lines) == 2  # a run without a check draws no fit line
+    note = report.training_note(runs)
+    assert note.startswith("1 of 3 runs converged") and "4.0 points (b)" in note
+    assert "no regime check" in report.training_note([runs[2]])
