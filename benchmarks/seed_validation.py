@@ -44,18 +44,18 @@ ALL_GRIDS = ("table1", "table2", "table3", "table4", "fig4", "fig5")
 
 
 def run(profile: str, n_seeds: int, grids: tuple[str, ...], device: str, n_boot: int, out: Path,
-        save_model: bool) -> dict:
+        save_model: bool, finetune: bool = False) -> dict:
     if n_seeds < 3:
         raise SystemExit("--seeds must be at least 3 (seed 0 plus a held-out noise model of two or more seeds).")
     t0 = time.time()
-    ctx_all = ex.StudyContext(profile, device, seeds=tuple(range(n_seeds)))
+    ctx_all = ex.StudyContext(profile, device, seeds=tuple(range(n_seeds)), finetune=finetune)
     data_all = claims.collect(ctx_all, set(grids), train=True, progress=True)
     t_train = time.time() - t0
     rest_idx = list(range(1, n_seeds))
-    ctx_rest = ex.StudyContext(profile, device, seeds=tuple(rest_idx))
+    ctx_rest = ex.StudyContext(profile, device, seeds=tuple(rest_idx), finetune=finetune)
     data_rest = data_all.subset(rest_idx)
     data_0 = data_all.subset([0])
-    ctx_0 = ex.StudyContext(profile, device, seeds=(0,))
+    ctx_0 = ex.StudyContext(profile, device, seeds=(0,), finetune=finetune)
 
     model_rest = noise.estimate(ctx_rest, train=False, data=data_rest)
     model_all = noise.estimate(ctx_all, train=False, data=data_all)
@@ -87,7 +87,7 @@ def run(profile: str, n_seeds: int, grids: tuple[str, ...], device: str, n_boot:
             "reference": claims.claim_verdicts(reference)[["claim", "verdict"]].to_dict("records")},
     }
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"seed_validation_{profile}"
+    stem = f"seed_validation_{profile}{'-finetune' if finetune else ''}"
     (out / f"{stem}.json").write_text(json.dumps(result, indent=1, default=str))
     cols = ["claim", "comparison", "metric", "ours diff", "lo", "hi", "verdict", "basis"]
     rows = default[cols].merge(reference[cols[:4] + ["verdict"]], on=cols[:3], suffixes=("", " (N seeds)"))
@@ -132,12 +132,13 @@ def main() -> None:
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
     ap.add_argument("--save-model", action="store_true", help="write the all-seed noise model to published/noise/")
+    ap.add_argument("--finetune", action="store_true", help="the fine-tuned regime (smoke, gpu)")
     a = ap.parse_args()
     grids = tuple(g for g in a.grids.split(",") if g)
     unknown = set(grids) - set(ALL_GRIDS)
     if unknown:
         raise SystemExit(f"unknown grids {sorted(unknown)}; use {', '.join(ALL_GRIDS)}")
-    res = run(a.profile, a.seeds, grids, a.device, a.n_boot, Path(a.out), a.save_model)
+    res = run(a.profile, a.seeds, grids, a.device, a.n_boot, Path(a.out), a.save_model, a.finetune)
     print(f"noise model (held out) equal-variance check: "
           f"{json.dumps(res['noise_model_held_out']['equal_variance'], default=str)[:400]}")
 

@@ -63,8 +63,10 @@ def noise_dir() -> Path:
     return Path(os.environ.get("HENET_NOISE_DIR") or ex.published_root() / "noise")
 
 
-def path_for(profile: str) -> Path:
-    return noise_dir() / f"{profile}.json"
+def path_for(profile: str, finetune: bool = False) -> Path:
+    """``<profile>.json``, or ``<profile>-finetune.json`` for the fine-tuned regime: the two regimes' seed
+    noise differs (one starts every seed from the same pretrained weights), so each has its own model."""
+    return noise_dir() / f"{profile}{'-finetune' if finetune else ''}.json"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -167,7 +169,7 @@ class NoiseModel:
     def save(self, path: Path | None = None) -> Path:
         from .utils import atomic_write_json
 
-        p = path or path_for(self.profile)
+        p = path or path_for(self.profile, bool(self.overrides.get("finetune")))
         p.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_json(p, asdict(self))
         return p
@@ -185,7 +187,11 @@ def _profile_settings(profile: str) -> dict[str, Any]:
 
 
 def _overrides(ctx) -> dict[str, Any]:
-    return json.loads(json.dumps({k: v for k, v in ctx.overrides.items()}, default=str))
+    """What ``ctx`` changes on its profile, the regime included (a model of one never applies to the other)."""
+    out = dict(ctx.overrides)
+    if getattr(ctx, "finetune", False):
+        out["finetune"] = True
+    return json.loads(json.dumps(out, default=str))
 
 
 def estimate(ctx, train: bool = True, progress: bool = True, data=None) -> NoiseModel:
@@ -246,10 +252,12 @@ def status(ctx, path: Path | None = None) -> NoiseStatus:
     used, and said); not applicable (other profile settings, overrides or data: not used); missing."""
     from . import experiments as ex
 
-    p = path or path_for(ctx.profile)
+    ft = bool(getattr(ctx, "finetune", False))
+    p = path or path_for(ctx.profile, ft)
     if not p.exists():
-        return NoiseStatus(None, False, [], f"no seed-noise estimate for profile '{ctx.profile}': intervals and "
-                                            "verdicts are query-level only (training noise not included)")
+        return NoiseStatus(None, False, [], f"no seed-noise estimate for profile '{ctx.profile}'"
+                                            f"{' (fine-tuned)' if ft else ''}: intervals and verdicts are "
+                                            "query-level only (training noise not included)")
     m = NoiseModel.load(p)
     blocking = []
     if m.profile_settings != _profile_settings(ctx.profile):
@@ -394,14 +402,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", default="0,1,2,3,4", help="estimate: the seeds (default 0-4)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--no-train", action="store_true", help="use cached or published runs only")
+    ap.add_argument("--finetune", action="store_true", help="the fine-tuned regime's model (smoke, gpu)")
     a = ap.parse_args(argv)
     if a.action == "estimate":
-        ctx = ex.StudyContext(a.profile, a.device, seeds=a.seeds)
+        ctx = ex.StudyContext(a.profile, a.device, seeds=a.seeds, finetune=a.finetune)
         m = estimate(ctx, train=not a.no_train)
         print(f"wrote {m.save()}")
         print(json.dumps(m.estimates, indent=1))
         return 0
-    ctx = ex.StudyContext(a.profile, a.device)
+    ctx = ex.StudyContext(a.profile, a.device, finetune=a.finetune)
     st = status(ctx)
     if a.action == "show":
         print(st.note)

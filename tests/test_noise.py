@@ -122,3 +122,19 @@ def test_compare_verdicts_counts_flips_and_coverage():
     out = noise.compare_verdicts(default, ref)
     assert out["rows"] == 3 and out["opposite"] == 1 and out["agree"] == 1
     assert out["coverage"] == pytest.approx(2 / 3)
+
+
+def test_each_regime_has_its_own_noise_model(tmp_path, monkeypatch):
+    monkeypatch.setenv("HENET_NOISE_DIR", str(tmp_path))
+    assert noise.path_for("smoke").name == "smoke.json"
+    assert noise.path_for("smoke", finetune=True).name == "smoke-finetune.json"
+    scratch = SimpleNamespace(profile="test", overrides={}, finetune=False,
+                              dataset=lambda: SimpleNamespace(fingerprint=lambda: "fp"))
+    tuned = SimpleNamespace(**{**vars(scratch), "finetune": True})
+    p = tmp_path / "test.json"
+    _model().save(p)
+    assert noise.status(scratch, p).usable
+    assert not noise.status(tuned, p).usable  # a from-scratch model never applies to the fine-tuned regime
+    assert "fine-tuned" in noise.status(tuned).note  # its own file, missing here
+    m = _model(overrides={"finetune": True})
+    assert m.save().name == "test-finetune.json" and noise.status(tuned).usable
