@@ -18,6 +18,8 @@ from .data import ReIDDataset
 from .derived import occlusion_curve
 from .losses import loss_names
 from .model import feature_dim_of, layout_name
+from .noisemodel import NoiseStatus
+from .noisemodel import status as noise_status
 from .regime import RULE, regime_of
 from .regime import summarise as regime_summary
 from .runner import Result, dataset_for, published_provenance, run, sweep
@@ -96,6 +98,15 @@ class StudyContext:
         stable order (what ``study --shard`` slices and ``publish`` trains)."""
         return study_configs(self.profile, self.seeds, grids or ORDER, **self.common)
 
+    def noise(self) -> NoiseStatus:
+        """The committed seed-noise model of this profile and regime, and whether it applies."""
+        return noise_status(self)
+
+    def seed_vars(self) -> dict:
+        """{(group, metric): SeedVariance} of one configuration's score, for one-seed rows' intervals; empty
+        without a usable noise model, or when the study has seeds of its own."""
+        return self.noise().config_vars() if len(self.seeds) == 1 else {}
+
     def hardware(self) -> str:
         from .utils import hardware_string
 
@@ -106,8 +117,13 @@ class StudyContext:
 
         hw = sorted({r.hardware for r in results}) if results else [self.hardware()]
         seeds = f"seeds {', '.join(map(str, self.seeds))}"
-        notes = [f"{seeds}.", "± is half the 95% bootstrap interval over queries"
-                 + (" and seeds." if len(self.seeds) > 1 else ".")]
+        if len(self.seeds) > 1:
+            spread = " and seeds."
+        else:
+            st = self.noise()
+            spread = (f", plus the training noise of one run ({st.note})." if st.usable else
+                      " only: no seed-noise model applies, so training noise is not included.")
+        notes = [f"{seeds}.", "± is half the 95% bootstrap interval over queries" + spread]
         sizes = [r.distributed.get("world_size", 1) for r in results or []]
         if any(n > 1 for n in sizes):
             notes.append(f"{sum(n > 1 for n in sizes)} of {len(sizes)} runs were trained with DDP on "
@@ -195,9 +211,11 @@ def paper_rows(table: str) -> dict[str, dict[str, float]]:
 
 
 def add_intervals(summ: pd.DataFrame, by: list[str], per_query: dict[tuple, list], metrics=("R1", "mAP"),
-                  n_boot: int = 1000) -> pd.DataFrame:
+                  n_boot: int = 1000, seed_var: dict | None = None, group: str = "trained") -> pd.DataFrame:
     """Add ``<m>_lo`` / ``<m>_hi`` (95% bootstrap interval over queries, and over seeds when several) for
-    each metric, from the per-query vectors of each row's results (``per_query[row key] = [seed dicts]``)."""
+    each metric, from the per-query vectors of each row's results (``per_query[row key] = [seed dicts]``).
+    ``seed_var``: ``{(group, metric): SeedVariance}`` of one configuration's score (a noise model's
+    ``config_vars()``), added to a one-seed row's interval; rows with several seeds use their own spread."""
     from .stats import interval
 
     out = summ.copy()
@@ -207,7 +225,8 @@ def add_intervals(summ: pd.DataFrame, by: list[str], per_query: dict[tuple, list
             key = tuple(row[c] for c in by)
             pqs = per_query.get(key if len(by) > 1 else key[0], [])
             if pqs and all(pqs):
-                iv = interval(pqs, m, n_boot=n_boot)
+                sv = (seed_var or {}).get((group, m)) if len(pqs) == 1 else None  # R1_occluded: none estimated
+                iv = interval(pqs, m, n_boot=n_boot, seed_var=sv)
                 lo.append(iv.lo), hi.append(iv.hi)
             else:
                 lo.append(np.nan), hi.append(np.nan)
@@ -244,7 +263,8 @@ def _table(ctx: StudyContext, rows: list[tuple], table: str, label: str, progres
 
     results = sweep([r[-1] for r in rows], progress=progress)
     df = results_frame(rows, results, [label, "seed"])
-    summ = add_intervals(summarise(df, [label, "FD"]), [label], _per_query_of(rows, results))
+    summ = add_intervals(summarise(df, [label, "FD"]), [label], _per_query_of(rows, results),
+                         seed_var=ctx.seed_vars())
     summ = with_regime(summ, [label], rows, results)
     return side_by_side(summ, paper_rows(table), label, ["R1", "mAP"]), results
 
@@ -270,7 +290,7 @@ def table1(ctx: StudyContext, progress: bool = True) -> tuple[pd.DataFrame, list
     results = sweep([r[-1] for r in rows], progress=progress)
     df = results_frame(rows, results, ["Method", "seed"])
     summ = add_intervals(summarise(df, ["Method", "FD"], metrics=("R1", "mAP")), ["Method"],
-                         _per_query_of(rows, results))
+                         _per_query_of(rows, results), seed_var=ctx.seed_vars())
     summ = with_regime(summ, ["Method"], rows, results)
     for c in ("R1", "mAP"):
         summ[f"{c} (paper)"] = summ["Method"].map(lambda m, c=c: paper.TABLE1[m]["r1" if c == "R1" else c])
@@ -284,7 +304,7 @@ def fig4(ctx: StudyContext, probs: tuple[float, ...] | None = None,
     results = sweep([r[-1] for r in rows], progress=progress)
     df = results_frame(rows, results, ["method", "p", "seed"])
     summ = summarise(df, ["method", "p"], metrics=("R1", "mAP", "R1_occluded", "mAP_occluded"))
-    summ = add_intervals(summ, ["method", "p"], _per_query_of(rows, results, 2))
+    summ = add_intervals(summ, ["method", "p"], _per_query_of(rows, results, 2), seed_var=ctx.seed_vars())
     return with_regime(summ, ["method", "p"], rows, results), results
 
 
@@ -306,6 +326,6 @@ def fig5(ctx: StudyContext, levels: tuple[float, ...] | None = None, train_p: fl
     by = ["trained_with", "test_occlusion", "level"]
     summ = summarise(df.drop(columns=["per_query"]), by, metrics=("R1", "mAP"))
     pq = {k: list(g["per_query"]) for k, g in df.groupby(by, sort=False)}
-    summ = add_intervals(summ, by, pq)
+    summ = add_intervals(summ, by, pq, seed_var=ctx.seed_vars(), group="occlusion")
     summ.attrs["per_query"] = pq
     return summ, results

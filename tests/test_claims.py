@@ -398,3 +398,26 @@ def test_study_context_finetune():
     assert tables.StudyContext("smoke", "cpu").start() == "8 P x K epochs from random weights"
     with pytest.raises(ValueError, match="no pretrained regime"):
         tables.StudyContext("test", "cpu", finetune=True)
+
+
+def test_table_intervals_add_the_noise_model_to_one_seed_rows():
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    pq = {"first_rank": rng.integers(0, 3, 60), "ap": rng.random(60)}
+    summ = pd.DataFrame({"Losses": ["a"], "R1": [50.0], "mAP": [40.0]})
+    plain = tables.add_intervals(summ, ["Losses"], {"a": [pq]})
+    noisy = tables.add_intervals(summ, ["Losses"], {"a": [pq]}, seed_var={("trained", "R1"): SeedVariance(9.0, 40.0)})
+    w = lambda d, m: float(d[f"{m}_hi"].iloc[0] - d[f"{m}_lo"].iloc[0])  # noqa: E731
+    # sd 3 points, added in quadrature to the query bootstrap's: sqrt(q^2 + (t * 3)^2) > q
+    assert w(noisy, "R1") > w(plain, "R1") + 1.0
+    assert w(noisy, "mAP") == pytest.approx(w(plain, "mAP"))  # no estimate for mAP: query-level only
+    other = tables.add_intervals(summ, ["Losses"], {"a": [pq]}, seed_var={("occlusion", "R1"): SeedVariance(9.0, 40.0)})
+    assert w(other, "R1") == pytest.approx(w(plain, "R1"))  # another group's estimate is not used
+
+
+def test_captions_say_whether_training_noise_is_in_the_intervals(isolated_dirs, monkeypatch):
+    monkeypatch.setenv("HENET_NOISE_DIR", str(isolated_dirs / "noise"))
+    ctx = tables.StudyContext("test", "cpu")
+    assert ctx.seed_vars() == {}
+    assert "training noise is not included" in ctx.caption()
