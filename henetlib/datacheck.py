@@ -66,8 +66,32 @@ def scan(ds: Any, workers: int | None = None, progress: bool = True) -> dict[str
     return bad
 
 
+def cross_camera_queries(ds: Any) -> int:
+    """How many queries have a true match in the gallery from another camera: the only ones the re-ID
+    protocol scores (same-identity same-camera gallery images are removed, Zheng et al. 2015)."""
+    cams: dict[int, set[int]] = {}
+    for s in ds.gallery:
+        cams.setdefault(s.pid, set()).add(s.camid)
+    return sum(1 for q in ds.query if cams.get(q.pid, set()) - {q.camid})
+
+
+def check_protocol(ds: Any) -> None:
+    """Refuse, before anything is decoded or trained, a data set whose evaluation would score no query."""
+    if not ds.query or not ds.gallery:
+        raise DataError(f"{ds.name} ({ds.root}) has {len(ds.query)} query and {len(ds.gallery)} gallery images: "
+                        "both folders are needed (query/ and bounding_box_test/ in the Market-1501 layout).")
+    if cross_camera_queries(ds) == 0:
+        raise DataError(
+            f"none of the {len(ds.query)} queries of {ds.name} ({ds.root}) has a gallery image of the same identity "
+            "from another camera, so the protocol would score no query and every metric would be empty. Check "
+            "that query/ and bounding_box_test/ come from the same data set (same identity numbers) and that the "
+            "file names carry the right camera (0002_c1s1_000451_03.jpg: identity 0002, camera 1).")
+
+
 def verify(ds: Any, skip_bad_images: bool = False, progress: bool = True) -> Any:
-    """``ds`` if every file is usable; else one clear error, or (``skip_bad_images``) ``ds`` without them."""
+    """``ds`` if every file is usable; else one clear error, or (``skip_bad_images``) ``ds`` without them.
+    First, from the names alone, that its evaluation can score a query at all (:func:`check_protocol`)."""
+    check_protocol(ds)
     bad = scan(ds, progress=progress)
     if not bad:
         return ds

@@ -181,3 +181,18 @@ def test_device_store_equals_dataloader(tmp_path):
 def test_profiles_exist():
     assert {"small", "full"} <= set(PROFILES)
     assert PROFILES["full"].train_ids == 750 and PROFILES["full"].test_ids == 750
+
+
+def test_a_data_set_whose_queries_cannot_be_scored_is_refused_before_decoding(tmp_path, monkeypatch):
+    from henetlib import datacheck
+
+    names = {**MARKET_NAMES, "bounding_box_test": ["0001_c1s1_000151_01.jpg", "0003_c2s1_000301_02.jpg",
+                                                   "0009_c3s1_000001_00.jpg"]}  # matches only from the same camera
+    root = make_market(tmp_path / "samecam", names)
+    decoded = []
+    monkeypatch.setattr(datacheck, "scan", lambda ds, **kw: decoded.append(ds) or {})
+    with pytest.raises(DataError, match="none of the 2 queries .* another camera"):
+        build_dataset("market1501", root, verbose=False)
+    assert not decoded  # refused from the names alone, before any image is decoded
+    ds = market_style(make_market(tmp_path / "ok", MARKET_NAMES))
+    assert datacheck.cross_camera_queries(ds) == 2
