@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One call on the lent GPU machine (see docs/BENCHMARKS.md): GPU tests, benchmarks and/or the gpu-profile
-# study, whatever PARTS names (a comma list of tests, bench, step, compile, study). Everything it writes for the
+# study, whatever PARTS names (a comma list of tests, bench, step, pretrain, study, finetune, compile; "finetune"
+# makes the study fine-tune the backbone "pretrain" made in the same call: the weights never leave the machine). Everything it writes for the
 # way back goes to $OUT. Usage: HENET_GIT_COMMIT=<this checkout's short commit> bash benchmarks/gpu_call.sh
 # PARTS LIMIT_SECONDS (the copied .git there may not show the real commit, so name it).
 set -u
@@ -38,10 +39,20 @@ if [[ $PARTS == *bench* || $PARTS == *step* ]]; then
       --classes 751 --mode "$MODE" --steps 20 --warmup 5
   done 2>&1 | grep --line-buffered -v Warning | tee "$OUT/bench_step.log"
 fi
+if [[ $PARTS == *pretrain* ]]; then
+  # issue 21: the gpu profile's ResNet50 pretrained on SynthReID's pretrain-full set at the start of the lease;
+  # its cost is the wall time below, and its provenance (config hash, SHA-256, history) comes back
+  P0=$(date +%s)
+  python3 -m henetlib pretrain --profile gpu --device cuda 2>&1 | grep --line-buffered -v Warning | tee "$OUT/pretrain.log"
+  echo "pretrain took $(( $(date +%s) - P0 )) s" | tee -a "$OUT/pretrain.log"
+  cp pretrained/gpu-*.json "$OUT/" 2>/dev/null
+fi
 if [[ $PARTS == *study* ]]; then
   BUDGET=$(( LIMIT - ( $(date +%s) - T0 ) - 20 ))  # the archive is refreshed after every run
-  echo "study: $BUDGET s of training in this call"
-  python3 -m henetlib publish --profile gpu --device cuda --budget "$BUDGET" --out "$OUT" 2>&1 | grep --line-buffered -v Warning | tee "$OUT/study.log"
+  REGIME=""
+  [[ $PARTS == *finetune* ]] && REGIME="--finetune"  # the published runs record the pretraining's config hash
+  echo "study: $BUDGET s of training in this call $REGIME"
+  python3 -m henetlib publish --profile gpu --device cuda $REGIME --budget "$BUDGET" --out "$OUT" 2>&1 | grep --line-buffered -v Warning | tee "$OUT/study.log"
 fi
 if [[ $PARTS == *compile* ]]; then
   timeout $(( LIMIT - ( $(date +%s) - T0 ) - 10 )) python3 benchmarks/bench_model.py --device cuda --batch 64 \

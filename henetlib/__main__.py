@@ -98,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     pp.add_argument("--seeds", default="0")
     pp.add_argument("--budget", type=float, default=480, help="seconds of training to spend in this call")
     pp.add_argument("--out", type=Path, required=True, help="folder for published-<profile>.tar.gz")
+    pp.add_argument("--finetune", action="store_true",
+                    help="smoke/gpu: fine-tune the backbone made by `pretrain` (the paper's regime)")
     pt = sub.add_parser("pretrain", help="pretrain a profile's backbone on SynthReID's own pretraining set")
     pt.add_argument("--profile", default="smoke", choices=["smoke", "gpu"])
     pt.add_argument("--device", default="auto")
@@ -188,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         from . import publish
 
         ctx = ex.StudyContext(args.profile, args.device, str(args.data_root) if args.data_root else None,
-                              args.dataset, _ints(args.seeds))
+                              args.dataset, _ints(args.seeds), finetune=args.finetune)
         t0 = time.time()
         done, left = publish.train_within(ctx, args.budget, out_dir=args.out)
         print(f"[publish] trained {done} runs in {time.time() - t0:.0f} s; {left} still missing", flush=True)
