@@ -9,8 +9,9 @@ DATA_ROOT ?=
 DEVICE ?= auto
 NOTEBOOKS ?=
 SEEDS ?= 0
-# scratch: random weights (the default); finetune: the SynthReID-pretrained backbone, the paper's regime
-REGIME ?= scratch
+# default: the profile's own (smoke fine-tunes its SynthReID-pretrained backbone, the paper's regime; gpu starts from
+# random weights); finetune or scratch force one, into figures/<regime>/ and reports/<regime>/ when not the default
+REGIME ?= default
 
 .PHONY: env test lint reproduce lab bench clean-results
 
@@ -34,8 +35,8 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 reproduce: $(STAMP)
-	@case '$(REGIME)' in scratch|finetune) ;; *) echo "error: REGIME=$(REGIME); use REGIME=scratch (random weights) or REGIME=finetune (the pretrained backbone)"; exit 2;; esac
-	$(PY) -m henetlib reproduce --profile $(PROFILE) --device $(DEVICE) --seeds $(SEEDS) $(if $(filter finetune,$(REGIME)),--finetune) $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
+	@case '$(REGIME)' in default|scratch|finetune) ;; *) echo "error: REGIME=$(REGIME); use REGIME=default, scratch (random weights) or finetune (the pretrained backbone)"; exit 2;; esac
+	$(PY) -m henetlib reproduce --profile $(PROFILE) --device $(DEVICE) --seeds $(SEEDS) $(if $(filter finetune,$(REGIME)),--finetune)$(if $(filter scratch,$(REGIME)),--from-scratch) $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks

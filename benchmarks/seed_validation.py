@@ -44,9 +44,12 @@ ALL_GRIDS = ("table1", "table2", "table3", "table4", "fig4", "fig5")
 
 
 def run(profile: str, n_seeds: int, grids: tuple[str, ...], device: str, n_boot: int, out: Path,
-        save_model: bool, finetune: bool = False) -> dict:
+        save_model: bool, finetune: bool | None = None) -> dict:
     if n_seeds < 3:
         raise SystemExit("--seeds must be at least 3 (seed 0 plus a held-out noise model of two or more seeds).")
+    from henetlib.study import default_finetune
+
+    finetune = default_finetune(profile) if finetune is None else finetune  # None: the profile's default regime
     t0 = time.time()
     ctx_all = ex.StudyContext(profile, device, seeds=tuple(range(n_seeds)), finetune=finetune)
     data_all = claims.collect(ctx_all, set(grids), train=True, progress=True)
@@ -132,8 +135,10 @@ def main() -> None:
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
     ap.add_argument("--save-model", action="store_true", help="write the all-seed noise model to published/noise/")
-    ap.add_argument("--finetune", action="store_true", help="the fine-tuned regime (smoke, gpu)")
+    ap.add_argument("--finetune", action="store_true", help="the fine-tuned regime (smoke's default)")
+    ap.add_argument("--from-scratch", action="store_true", help="the from-scratch regime")
     a = ap.parse_args()
+    a.finetune = True if a.finetune else False if a.from_scratch else None
     grids = tuple(g for g in a.grids.split(",") if g)
     unknown = set(grids) - set(ALL_GRIDS)
     if unknown:

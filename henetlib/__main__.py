@@ -34,11 +34,26 @@ def _common(args: argparse.Namespace) -> dict:
         out.update(dataset=args.dataset or "market1501", data_root=str(args.data_root))
     elif args.dataset:
         out["dataset"] = args.dataset
-    for name in ("epochs", "backbone", "height", "width", "synth_size", "pretrained", "from_scratch", "finetune",
+    for name in ("epochs", "backbone", "height", "width", "synth_size", "pretrained", "from_scratch",
                  "skip_bad_images", "p", "k", "sync_bn", "triplet_gather", "compile"):
         if getattr(args, name, None):
             out[name] = getattr(args, name)
     return out
+
+
+def _finetune(args: argparse.Namespace) -> bool:
+    """The regime asked for: --finetune, --from-scratch, else the profile's default (study.DEFAULT_FINETUNE).
+    A profile without a fine-tuned regime refuses --finetune here, before any work."""
+    from .study import default_finetune
+    from .tables import StudyContext
+
+    if getattr(args, "finetune", False) and getattr(args, "from_scratch", False):
+        raise SystemExit("error: --finetune and --from-scratch contradict each other; give one.")
+    ft = True if getattr(args, "finetune", False) else False if getattr(args, "from_scratch", False) else None
+    ft = default_finetune(args.profile) if ft is None else ft
+    if ft:
+        StudyContext(args.profile, finetune=True)  # raises for test and paper
+    return ft
 
 
 def _reproduce(args: argparse.Namespace) -> int:
@@ -52,12 +67,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     from .reproduce import run_notebooks
 
     t0 = time.time()
-    extra: dict = {"seeds": list(_ints(args.seeds))}
-    if args.finetune:
-        from .tables import StudyContext
-
-        StudyContext(args.profile, finetune=True)  # refuses a profile without a pretrained regime, before any work
-        extra["finetune"] = True
+    extra: dict = {"seeds": list(_ints(args.seeds)), "finetune": _finetune(args)}
     ok = run_notebooks(notebooks, profile=args.profile, device=args.device, data_root=args.data_root,
                        extra=extra, jobs=max(1, args.jobs))
     print(f"Total: {time.time() - t0:.0f} s")
@@ -80,8 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     rp.add_argument("--notebooks", default=None, help="comma-separated notebook stems or numbers (00,01)")
     rp.add_argument("--seeds", default="0", help="comma-separated seeds for every table and figure (e.g. 0,1,2)")
     rp.add_argument("--finetune", action="store_true",
-                    help="smoke/gpu: fine-tune the SynthReID-pretrained backbone (the paper's regime); writes "
-                         "figures/finetune/ and reports/finetune/")
+                    help="fine-tune the SynthReID-pretrained backbone (the paper's regime; smoke's default)")
+    rp.add_argument("--from-scratch", action="store_true",
+                    help="train from random weights (gpu's default). A regime other than the profile's default "
+                         "writes figures/<regime>/ and reports/<regime>/")
     rp.add_argument("--jobs", type=int, default=2,
                     help="notebooks rendered at once, and training processes on a CPU (default 2)")
     cr = sub.add_parser("compare-regimes", help="the claims scored from scratch and fine-tuned, side by side "
@@ -100,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     pp.add_argument("--out", type=Path, required=True, help="folder for published-<profile>.tar.gz")
     pp.add_argument("--finetune", action="store_true",
                     help="smoke/gpu: fine-tune the backbone made by `pretrain` (the paper's regime)")
+    pp.add_argument("--from-scratch", action="store_true", help="train from random weights")
     pt = sub.add_parser("pretrain", help="pretrain a profile's backbone on SynthReID's own pretraining set")
     pt.add_argument("--profile", default="smoke", choices=["smoke", "gpu"])
     pt.add_argument("--device", default="auto")
@@ -121,9 +134,11 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--synth-size", default=None, choices=["tiny", "small", "full"], help="SynthReID size")
         p.add_argument("--pretrained", default=None, help="a local torchvision ResNet checkpoint (never downloaded)")
         p.add_argument("--from-scratch", action="store_true",
-                       help="allow the paper profile to start from random weights")
+                       help="train from random weights (smoke's default is to fine-tune; the paper profile "
+                            "needs this to start without ImageNet weights)")
         p.add_argument("--finetune", action="store_true",
-                       help="smoke/gpu: fine-tune the SynthReID-pretrained backbone (the paper's regime)")
+                       help="smoke/gpu: fine-tune the SynthReID-pretrained backbone (the paper's regime; "
+                            "smoke's default)")
         p.add_argument("--skip-bad-images", action="store_true",
                        help="train without unreadable or misnamed files of a real data set (recorded in results)")
         p.add_argument("--p", type=int, default=None,
@@ -190,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         from . import publish
 
         ctx = ex.StudyContext(args.profile, args.device, str(args.data_root) if args.data_root else None,
-                              args.dataset, _ints(args.seeds), finetune=args.finetune)
+                              args.dataset, _ints(args.seeds), finetune=_finetune(args))
         t0 = time.time()
         done, left = publish.train_within(ctx, args.budget, out_dir=args.out)
         print(f"[publish] trained {done} runs in {time.time() - t0:.0f} s; {left} still missing", flush=True)
@@ -217,7 +232,8 @@ def _train_commands(args: argparse.Namespace) -> int:
     if args.cmd == "run":
         cfg = make_config(args.profile, stripes=_ints(args.stripes), recovery=args.recovery, oim=not args.no_oim,
                           triplet=not args.no_triplet, mse=not args.no_mse, erasing=args.erasing,
-                          erasing_p=args.erasing_p, rpe_n=args.rpe_n, seed=_ints(args.seeds)[0], **_common(args))
+                          erasing_p=args.erasing_p, rpe_n=args.rpe_n, seed=_ints(args.seeds)[0],
+                          finetune=_finetune(args), **_common(args))
         res = ex.run(cfg, progress=main)
         if main:
             ranks = res.distributed.get("world_size", 1)
@@ -234,7 +250,7 @@ def _train_commands(args: argparse.Namespace) -> int:
     names = GRIDS if args.cmd == "study" else (args.cmd,)
     overrides = {k: v for k, v in _common(args).items() if k not in ("device", "dataset", "data_root")}
     ctx = ex.StudyContext(args.profile, args.device, str(args.data_root) if args.data_root else None, args.dataset,
-                          _ints(args.seeds), overrides)
+                          _ints(args.seeds), overrides, finetune=_finetune(args))
     t0 = time.time()
     if args.cmd == "study" and (args.shard or args.list):
         index, count = study.parse_shard(args.shard or "1/1")

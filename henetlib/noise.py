@@ -280,7 +280,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--no-train", action="store_true", help="use cached or published runs only")
     ap.add_argument("--finetune", action="store_true", help="the fine-tuned regime's model (smoke, gpu)")
+    ap.add_argument("--from-scratch", action="store_true", help="the from-scratch regime's model")
     a = ap.parse_args(argv)
+    a.finetune = True if a.finetune else False if a.from_scratch else None  # None: the profile's default
     if a.action == "estimate":
         ctx = ex.StudyContext(a.profile, a.device, seeds=a.seeds, finetune=a.finetune)
         m = estimate(ctx, train=not a.no_train)

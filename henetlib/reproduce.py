@@ -39,7 +39,7 @@ def prefill(stems: list[str], params: dict, jobs: int = 2) -> None:
 
     warnings.filterwarnings("ignore", message="HENet: no pretrained weights")
     ctx = tables.StudyContext(params["profile"], params["device"], params.get("data_root"), params.get("dataset"),
-                              tuple(params.get("seeds") or (0,)), finetune=bool(params.get("finetune")))
+                              tuple(params.get("seeds") or (0,)), finetune=params.get("finetune"))
     grids = list(dict.fromkeys(g for s in stems if s in PREFILL for g in PREFILL[s]))
     if jobs > 1 and set(grids) >= set(ORDER) and _on_cpu(params["device"]):
         _train_shards(params, jobs)
@@ -66,8 +66,8 @@ def _train_shards(params: dict, jobs: int) -> None:
     if params.get("data_root"):
         cmd += ["--data-root", str(params["data_root"])] + (["--dataset", params["dataset"]] if params.get("dataset")
                                                              else [])
-    if params.get("finetune"):
-        cmd.append("--finetune")
+    if params.get("finetune") is not None:  # the regime explicit: the shards must train what this process reads
+        cmd.append("--finetune" if params["finetune"] else "--from-scratch")
     threads = str(max(1, (os.cpu_count() or jobs) // jobs))
     env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
     t0 = time.time()
@@ -130,10 +130,13 @@ def run_notebooks(notebooks: list[Path], profile: str = "smoke", device: str = "
     params = {"profile": profile, "device": device, "data_root": str(data_root) if data_root else None,
               **(extra or {})}
     t0 = time.time()
-    if params.get("finetune"):  # the paper's regime: its own figures and reports beside the default's
-        reports = reports_dir or REPORTS_DIR / "finetune"
+    from .study import regime_name
+
+    regime = regime_name(profile, params["finetune"]) if params.get("finetune") is not None else "default"
+    if regime != "default":  # the profile's other regime: its own figures and reports beside the default's
+        reports = reports_dir or REPORTS_DIR / regime
         reports.mkdir(parents=True, exist_ok=True)
-        with _figures_in(figures_dir() / "finetune"):
+        with _figures_in(figures_dir() / regime):
             return _run(notebooks, params, reports, jobs, t0)
     return _run(notebooks, params, reports, jobs, t0)
 

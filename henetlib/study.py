@@ -137,6 +137,24 @@ def table1_configs(profile: str, seeds=(0,), p: float = 0.5, **common: Any) -> l
 # four models for the occlusion curves, Table 4's all-losses model for CAM and ranked lists).
 ORDER = ("fig5", "table4", "table1", "table3", "table2", "fig4")
 
+# The regime a study runs in when none is asked for (issue 21). smoke fine-tunes its committed
+# SynthReID-pretrained backbone with train.FINETUNE's schedule: the paper's regime, in which regularisers are
+# tested on converged models rather than underfitted ones. gpu trains from random weights until a lease has
+# pretrained its ResNet50 (benchmarks/gpu_call.sh pretrain); test and paper have one regime each.
+DEFAULT_FINETUNE = {"smoke": True}
+
+
+def default_finetune(profile: str) -> bool:
+    return DEFAULT_FINETUNE.get(profile, False)
+
+
+def regime_name(profile: str, finetune: bool) -> str:
+    """"default" when ``finetune`` is the profile's default regime, else "finetune" / "scratch": the
+    sub-folder of figures/ and reports/ a non-default regime writes to."""
+    if finetune == default_finetune(profile):
+        return "default"
+    return "finetune" if finetune else "scratch"
+
 
 def grid_configs(grid: str, profile: str, seeds=(0,), **common: Any) -> list[TrainConfig]:
     """The configurations of one table or figure (``table1`` ... ``fig5``), in row and seed order."""

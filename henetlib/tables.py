@@ -27,6 +27,7 @@ from .study import (
     ALL_LOSSES,
     FIG5_LEVELS,
     ORDER,
+    default_finetune,
     fig4_configs,
     fig5_configs,
     structure_label,
@@ -51,8 +52,9 @@ class StudyContext:
     seeds: tuple[int, ...] = (0,)
     overrides: dict[str, Any] = field(default_factory=dict)  # e.g. {"epochs": 2} for quick checks
     # smoke/gpu: fine-tune the SynthReID-pretrained backbone with train.FINETUNE's schedule (the paper's
-    # regime) instead of training from random weights; the two regimes' runs never share a cache entry
-    finetune: bool = False
+    # regime; True) or train from random weights (False); None: the profile's default
+    # (study.DEFAULT_FINETUNE: smoke fine-tunes). The two regimes' runs never share a cache entry.
+    finetune: bool | None = None
 
     def __post_init__(self) -> None:
         from .train import FINETUNE, PROFILES
@@ -60,7 +62,10 @@ class StudyContext:
         if self.profile not in PROFILES:
             raise ValueError(f"unknown profile {self.profile!r}; use one of {sorted(PROFILES)}.")
         if isinstance(self.finetune, str):  # papermill's -p passes text
-            self.finetune = self.finetune.strip().lower() in ("1", "true", "yes")
+            self.finetune = {"none": None, "": None}.get(self.finetune.strip().lower(),
+                                                         self.finetune.strip().lower() in ("1", "true", "yes"))
+        if self.finetune is None:
+            self.finetune = default_finetune(self.profile)
         if self.finetune and self.profile not in FINETUNE:
             raise ValueError(f"finetune: profile {self.profile!r} has no pretrained regime; use smoke or gpu (the "
                              "paper profile fine-tunes the ImageNet weights you pass with --pretrained).")

@@ -371,7 +371,7 @@ def test_compare_regimes_names_flips_and_holds(monkeypatch):
         return tuned if ctx.finetune else scratch
 
     monkeypatch.setattr(claims, "scoreboard", fake)
-    ctx = tables.StudyContext("smoke", "cpu")
+    ctx = tables.StudyContext("smoke", "cpu", finetune=False)
     both = claims.compare_regimes(ctx, n_boot=10)
     assert seen == [(False, False), (True, False)]  # nothing is trained
     change = dict(zip(both["claim"], both["change"], strict=True))
@@ -395,7 +395,10 @@ def test_study_context_finetune():
     assert ctx.finetune is True and ctx.common["finetune"] is True
     assert "fine-tuned from the backbone pretrained on SynthReID" in ctx.start()
     assert "16 P x K epochs" in ctx.start()
-    assert tables.StudyContext("smoke", "cpu").start() == "8 P x K epochs from random weights"
+    assert tables.StudyContext("smoke", "cpu", finetune=False).start() == "8 P x K epochs from random weights"
+    assert tables.StudyContext("smoke", "cpu").finetune is True  # smoke's default regime (study.DEFAULT_FINETUNE)
+    assert tables.StudyContext("smoke", "cpu", finetune="None").finetune is True
+    assert tables.StudyContext("test", "cpu").finetune is False
     with pytest.raises(ValueError, match="no pretrained regime"):
         tables.StudyContext("test", "cpu", finetune=True)
 

@@ -24,6 +24,9 @@ def test_train_shards_commands(monkeypatch):
 
     monkeypatch.setattr("subprocess.Popen", popen)
     reproduce._train_shards({"profile": "smoke", "device": "cpu", "seeds": [0, 1], "finetune": True}, 2)
+    reproduce._train_shards({"profile": "smoke", "device": "cpu", "finetune": False}, 2)
+    assert made[-1].cmd[-3:] == ["--from-scratch", "--shard", "2/2"]
+    made[2:] = []
     assert [p.cmd[-1] for p in made] == ["1/2", "2/2"]
     assert made[0].cmd[3:] == ["study", "--profile", "smoke", "--device", "cpu", "--seeds", "0,1", "--finetune",
                                "--shard", "1/2"]
@@ -52,3 +55,12 @@ def test_reproduce_refuses_finetune_on_a_profile_without_it(capsys):
 
     with pytest.raises(ValueError, match="no pretrained regime"):
         main(["reproduce", "--profile", "test", "--finetune", "--notebooks", "08"])
+    with pytest.raises(SystemExit, match="contradict"):
+        main(["reproduce", "--profile", "smoke", "--finetune", "--from-scratch", "--notebooks", "08"])
+
+
+def test_regime_folders():
+    from henetlib.study import regime_name
+
+    assert regime_name("smoke", True) == "default" and regime_name("smoke", False) == "scratch"
+    assert regime_name("gpu", False) == "default" and regime_name("gpu", True) == "finetune"
