@@ -76,7 +76,8 @@ def run(profile: str, n_seeds: int, grids: tuple[str, ...], device: str, n_boot:
     reference = board(ctx_all, data_all, none)  # several seeds: their own spread
     rest = board(ctx_rest, data_rest, none)
     result = {
-        "profile": profile, "seeds": list(range(n_seeds)), "grids": list(grids), "n_boot": n_boot,
+        "profile": profile, "finetune": finetune, "seeds": list(range(n_seeds)), "grids": list(grids),
+        "n_boot": n_boot, "hardware": ex.StudyContext(profile, "cpu").hardware() if device == "auto" else device,
         "code_version": ex.code_version(), "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "train_seconds": round(t_train), "claims": [c.id for c in cl],
         "noise_model_held_out": {"estimates": model_rest.estimates, "equal_variance": model_rest.equal_variance},
@@ -102,29 +103,43 @@ def run(profile: str, n_seeds: int, grids: tuple[str, ...], device: str, n_boot:
 
 
 def _figure(rows, result, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Seed 0's noise-aware interval of every row against the N-seed mean, in the project's print style;
+    the caption goes beside it (``<stem>.caption.txt``, ``.tex``), never into the image."""
+    from henetlib import report
 
     r = rows.dropna(subset=["ours diff", "ours diff (N seeds)"]).reset_index(drop=True)
-    r = r.assign(mid=(r["lo"] + r["hi"]) / 2).sort_values("ours diff (N seeds)").reset_index(drop=True)
-    fig, ax = plt.subplots(figsize=(8, 3.2))
+    r = r.sort_values("ours diff (N seeds)").reset_index(drop=True)
+    fig, ax = report.figure("two", 2.4)
     x = np.arange(len(r))
     cov = (r["lo"] <= r["ours diff (N seeds)"]) & (r["ours diff (N seeds)"] <= r["hi"])
-    ax.vlines(x, r["lo"], r["hi"], color=np.where(cov, "tab:blue", "tab:red"), lw=1)
-    ax.plot(x, r["ours diff (N seeds)"], "k.", ms=3, label=f"mean of {len(result['seeds'])} seeds")
+    ax.vlines(x[cov], r["lo"][cov], r["hi"][cov], color=report.PALETTE[0], lw=1.2, label="covers the N-seed mean")
+    ax.vlines(x[~cov], r["lo"][~cov], r["hi"][~cov], color=report.PALETTE[3], lw=1.2, linestyles="dashed",
+              label="misses it")
+    ax.plot(x, r["ours diff (N seeds)"], "k.", ms=4, label=f"mean of {len(result['seeds'])} seeds")
     ax.axhline(0, color="0.5", lw=0.6)
-    d, h = result["default_vs_reference"], result["default_vs_held_out_mean"]
-    ax.set_title(f"{result['profile']}: seed-0 intervals with the held-out noise model (blue: cover the "
-                 f"{len(result['seeds'])}-seed mean, {d['coverage']:.0%}; held-out mean: {h['coverage']:.0%}; "
-                 f"opposite verdicts: {d['opposite']})", fontsize=8)
-    ax.set_xlabel("claim rows x metric, sorted by the N-seed estimate")
+    ax.set_xlabel("claim row x metric, sorted by the N-seed mean")
     ax.set_ylabel("contrast (points)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=150)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside upper center", ncols=3)
+    d, h = result["default_vs_reference"], result["default_vs_held_out_mean"]
+    q = result["query_only_vs_held_out_mean"]
+    regime = "fine-tuned from the SynthReID-pretrained backbone" if result.get("finetune") else "from random weights"
+    cap = (f"Seed-noise validation, profile '{result['profile']}', {regime}, grids {', '.join(result['grids'])}, seeds "
+           f"{result['seeds'][0]}-{result['seeds'][-1]}. Each bar: seed 0's 95% interval (query bootstrap plus the "
+           f"noise model estimated from the other seeds). They cover the {len(result['seeds'])}-seed mean in "
+           f"{d['coverage']:.0%} of {d['rows']} rows and the held-out seeds' mean in {h['coverage']:.0%} "
+           f"(query-level intervals: {q['coverage']:.0%}); {d['opposite']} verdicts are opposite to the "
+           f"{len(result['seeds'])}-seed verdicts. Code {result['code_version']}, {result['date'][:10]}, "
+           f"{result.get('hardware', 'the 2-core CPU machine')}.")
+    report.save_figure(fig, path.stem, cap, folder=path.parent)
 
+
+def redraw(stem: Path) -> None:
+    """The figure again from a run's saved JSON and rows (no training)."""
+    import pandas as pd
+
+    result = json.loads(stem.with_suffix(".json").read_text())
+    rows = pd.read_csv(stem.parent / f"{stem.name}_rows.csv")
+    _figure(rows, result, stem.with_suffix(".png"))
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -137,7 +152,12 @@ def main() -> None:
     ap.add_argument("--save-model", action="store_true", help="write the all-seed noise model to published/noise/")
     ap.add_argument("--finetune", action="store_true", help="the fine-tuned regime (smoke's default)")
     ap.add_argument("--from-scratch", action="store_true", help="the from-scratch regime")
+    ap.add_argument("--redraw", type=Path, default=None,
+                    help="only redraw the figure of a saved run (benchmarks/results/seed_validation_<...> stem)")
     a = ap.parse_args()
+    if a.redraw:
+        redraw(a.redraw)
+        return
     a.finetune = True if a.finetune else False if a.from_scratch else None
     grids = tuple(g for g in a.grids.split(",") if g)
     unknown = set(grids) - set(ALL_GRIDS)
