@@ -126,8 +126,12 @@ class StudyContext:
             spread = " and seeds."
         else:
             st = self.noise()
-            spread = (f", plus the training noise of one run ({st.note})." if st.usable else
-                      " only: no seed-noise model applies, so training noise is not included.")
+            if st.usable and st.model is not None:
+                covered = "; ".join(f"{g}: {', '.join(d)}" for g, d in st.model.estimates.items())
+                spread = (f", plus the training noise of one run where the noise model has an estimate ({covered}; "
+                          f"other columns: queries only) ({st.note}).")
+            else:
+                spread = " only: no seed-noise model applies, so training noise is not included."
         notes = [f"{seeds}.", "± is half the 95% bootstrap interval over queries" + spread]
         sizes = [r.distributed.get("world_size", 1) for r in results or []]
         if any(n > 1 for n in sizes):
