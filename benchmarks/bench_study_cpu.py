@@ -41,10 +41,14 @@ for d in spec["configs"]:
     cfg = T.TrainConfig.from_dict({**d, "epochs": spec["epochs"], "checkpoint_every": 10**6, "device": "cpu"})
     if ds is None:
         ds = build_dataset(cfg.dataset, cfg.data_root, cfg.synth_size, verbose=False)
+    t0 = time.perf_counter()
     res = T.train(cfg, None, progress=False, dataset=ds, evaluate=False)
-    # the first epoch pays one-time costs (the device store, allocator warm-up): reported apart
+    wall = time.perf_counter() - t0
+    # the first epoch pays one-time costs (the device store, allocator warm-up): reported apart, and the
+    # run's whole wall time (model build, data path set-up, every epoch) beside it
     secs = [h.seconds for h in res.history]
-    out.append({"name": cfg.name(), "first": secs[0], "per_epoch": sum(secs[1:]) / max(1, len(secs) - 1)})
+    out.append({"name": cfg.name(), "first": secs[0], "per_epoch": sum(secs[1:]) / max(1, len(secs) - 1),
+                "wall": wall})
 print("RESULT" + json.dumps({"henetlib": T.__file__, "torch": torch.__version__, "threads": torch.get_num_threads(),
                              "runs": out}))
 """
@@ -79,21 +83,28 @@ def main() -> None:
     configs = [asdict(c) for _, c in study_configs(a.profile)]
     spec = {"configs": configs, "epochs": a.epochs}
     per: dict[str, dict[str, list[float]]] = {"old": {}, "new": {}}
+    walls: dict[str, dict[str, list[float]]] = {"old": {}, "new": {}}
+    child_s: dict[str, list[float]] = {"old": [], "new": []}
     meta = {}
     t0 = time.time()
     for r in range(a.rounds):
         for tag, code in (("old", a.old.resolve()), ("new", ROOT)):
+            c0 = time.time()
             res = _child(code, spec)
+            child_s[tag].append(time.time() - c0)
             meta[tag] = {k: res[k] for k in ("henetlib", "torch", "threads")}
             for run in res["runs"]:
                 per[tag].setdefault(run["name"], []).append(run["per_epoch"])
+                walls[tag].setdefault(run["name"], []).append(run.get("wall", float("nan")))
             print(f"round {r + 1}/{a.rounds} {tag}: {sum(x['per_epoch'] for x in res['runs']):.1f} s per epoch "
                   f"of every run ({time.time() - t0:.0f} s so far)", flush=True)
     epochs = PROFILES[a.profile]["epochs"]
     rows = []
     for name in per["new"]:
         old, new = statistics.median(per["old"][name]), statistics.median(per["new"][name])
-        rows.append({"run": name, "old s/epoch": old, "new s/epoch": new, "saved s (study)": (old - new) * epochs})
+        rows.append({"run": name, "old s/epoch": old, "new s/epoch": new, "saved s (study)": (old - new) * epochs,
+                     "old run wall s": statistics.median(walls["old"][name]),
+                     "new run wall s": statistics.median(walls["new"][name])})
     tot_old = sum(r["old s/epoch"] for r in rows) * epochs
     tot_new = sum(r["new s/epoch"] for r in rows) * epochs
     print(f"\n{'run':58s} {'old s/ep':>9s} {'new s/ep':>9s} {'saved':>7s}")
@@ -101,10 +112,13 @@ def main() -> None:
         print(f"{r['run']:58s} {r['old s/epoch']:9.2f} {r['new s/epoch']:9.2f} {r['saved s (study)']:7.1f}")
     print(f"\n{len(rows)} runs x {epochs} epochs: training {tot_old:.0f} s (old) -> {tot_new:.0f} s (new), "
           f"{tot_old - tot_new:.0f} s saved ({100 * (tot_old - tot_new) / tot_old:.0f}%)")
+    print("child processes (every run at --epochs, set-up included): "
+          + ", ".join(f"{k} {statistics.median(v):.0f} s" for k, v in child_s.items()))
     if a.out:
         a.out.parent.mkdir(parents=True, exist_ok=True)
         a.out.write_text(json.dumps({"command": " ".join(sys.argv), "meta": meta, "epochs": epochs, "rows": rows,
                                      "total_old_s": tot_old, "total_new_s": tot_new,
+                                     "child_seconds": child_s,
                                      "date": time.strftime("%Y-%m-%d %H:%M"), "cpus": os.cpu_count()}, indent=1))
 
 

@@ -1,9 +1,10 @@
 """``make reproduce``: fill the result cache, execute the study notebooks with papermill, export HTML.
 
-Two phases. First every training run the selected notebooks need is trained (or found in the cache) in
-this one process, so no two notebooks ever train the same configuration at once. Then the notebooks render
-from the cache, ``jobs`` at a time; the efficiency notebook runs alone, because it times models and must
-not share the CPU or GPU.
+Two phases. First every training run the selected notebooks need is trained (or found in the cache): on a
+CPU by ``jobs`` shard processes, then in this process, so no two notebooks ever train the same configuration
+at once. Then the notebooks render from the cache: the efficiency notebook first and alone, because it times
+models and must not share the CPU or GPU (and 08_claims reads its measurements), then the rest ``jobs`` at a
+time.
 """
 
 from __future__ import annotations
@@ -166,7 +167,8 @@ def _run(notebooks: list[Path], params: dict, reports: Path, jobs: int, t0: floa
     ok = True
     # spawn: the workers only drive papermill, and must not inherit this process's torch threads
     with ProcessPoolExecutor(max(1, jobs), mp_context=multiprocessing.get_context("spawn")) as pool:
-        for batch, workers in ((parallel, jobs), (alone, 1)):
+        # the timing notebook first, alone: it must not share the CPU, and 08_claims reads its measurements
+        for batch, workers in ((alone, 1), (parallel, jobs)):
             futures = []
             for i, nb in enumerate(batch):
                 futures.append(pool.submit(_execute, str(nb), str(reports / nb.name), params))
