@@ -77,7 +77,7 @@ def run(profile: str, n_seeds: int, grids: tuple[str, ...], device: str, n_boot:
     rest = board(ctx_rest, data_rest, none)
     result = {
         "profile": profile, "finetune": finetune, "seeds": list(range(n_seeds)), "grids": list(grids),
-        "n_boot": n_boot, "hardware": ex.StudyContext(profile, "cpu").hardware() if device == "auto" else device,
+        "n_boot": n_boot, "hardware": ctx_all.hardware(),
         "code_version": ex.code_version(), "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "train_seconds": round(t_train), "claims": [c.id for c in cl],
         "noise_model_held_out": {"estimates": model_rest.estimates, "equal_variance": model_rest.equal_variance},

@@ -57,7 +57,7 @@ class StudyContext:
     finetune: bool | None = None
 
     def __post_init__(self) -> None:
-        from .train import FINETUNE, PROFILES
+        from .train import PROFILES
 
         if self.profile not in PROFILES:
             raise ValueError(f"unknown profile {self.profile!r}; use one of {sorted(PROFILES)}.")
@@ -66,9 +66,8 @@ class StudyContext:
                                                          self.finetune.strip().lower() in ("1", "true", "yes"))
         if self.finetune is None:
             self.finetune = default_finetune(self.profile)
-        if self.finetune and self.profile not in FINETUNE:
-            raise ValueError(f"finetune: profile {self.profile!r} has no pretrained regime; use smoke or gpu (the "
-                             "paper profile fine-tunes the ImageNet weights you pass with --pretrained).")
+        if self.finetune:
+            make_config(self.profile, finetune=True)  # its error for a profile without a pretrained regime
         seeds = self.seeds
         if isinstance(seeds, str):  # papermill's -p passes "[0, 1]" or "0,1" as text
             import re
