@@ -128,10 +128,10 @@ def main(argv: list[str] | None = None) -> int:
         common(p)
         p.add_argument("--seeds", default="0")
         p.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
-        p.add_argument("--backbone", default=None, help="override: resnet50, resnet34, resnet18, resnet18-half")
+        p.add_argument("--backbone", default=None, help="override: resnet50, resnet34, resnet18, resnet18-half, resnet18-quarter")
         p.add_argument("--height", type=int, default=None, help="override the input height")
         p.add_argument("--width", type=int, default=None, help="override the input width")
-        p.add_argument("--synth-size", default=None, choices=["tiny", "small", "full"], help="SynthReID size")
+        p.add_argument("--synth-size", default=None, choices=["tiny", "smoke", "small", "full"], help="SynthReID size")
         p.add_argument("--pretrained", default=None, help="a local torchvision ResNet checkpoint (never downloaded)")
         p.add_argument("--from-scratch", action="store_true",
                        help="train from random weights (smoke's default is to fine-tune; the paper profile "

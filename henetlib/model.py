@@ -41,19 +41,30 @@ RECOVERY_SCALE = 4  # the decoder output is H/4 x W/4: 1/16 of the area ("R16")
 SPLITS = ("layer3", "mgn")  # where the shared encoder ends (see the module docstring)
 
 def _resnet18_half(weights=None) -> nn.Module:
-    """ResNet18 at half width (32-64-128-256 channels): a quarter of the FLOPs, for CPU smoke runs.
+    """ResNet18 at half width (32-64-128-256 channels): a quarter of the FLOPs, for CPU smoke runs."""
+    return _resnet18_narrow(32)
+
+
+def _resnet18_quarter(weights=None) -> nn.Module:
+    """ResNet18 at quarter width (16-32-64-128 channels): the smoke profile's backbone, sized so that its
+    whole converged study fits the 10-minute CPU budget (docs/READINGS.md, "Smoke profile")."""
+    return _resnet18_narrow(16)
+
+
+def _resnet18_narrow(base: int) -> nn.Module:
+    """ResNet18 with ``base``-``2 base``-``4 base``-``8 base`` channels (torchvision's is 64).
 
     Built from torchvision's BasicBlock; it exposes the same attributes as torchvision's ResNet.
     """
     from torchvision.models.resnet import BasicBlock
 
     net = nn.Module()
-    net.conv1 = nn.Conv2d(3, 32, 7, 2, 3, bias=False)
-    net.bn1 = nn.BatchNorm2d(32)
+    net.conv1 = nn.Conv2d(3, base, 7, 2, 3, bias=False)
+    net.bn1 = nn.BatchNorm2d(base)
     net.relu = nn.ReLU(inplace=True)
     net.maxpool = nn.MaxPool2d(3, 2, 1)
-    cin = 32
-    for i, (w, stride) in enumerate(((32, 1), (64, 2), (128, 2), (256, 2)), start=1):
+    cin = base
+    for i, (w, stride) in enumerate(((base, 1), (2 * base, 2), (4 * base, 2), (8 * base, 2)), start=1):
         down = None if (stride == 1 and cin == w) else nn.Sequential(
             nn.Conv2d(cin, w, 1, stride, bias=False), nn.BatchNorm2d(w))
         setattr(net, f"layer{i}", nn.Sequential(BasicBlock(cin, w, stride, down), BasicBlock(w, w)))
@@ -66,7 +77,8 @@ def _resnet18_half(weights=None) -> nn.Module:
 
 
 _BACKBONES = {"resnet18": torchvision.models.resnet18, "resnet34": torchvision.models.resnet34,
-              "resnet50": torchvision.models.resnet50, "resnet18-half": _resnet18_half}
+              "resnet50": torchvision.models.resnet50, "resnet18-half": _resnet18_half,
+              "resnet18-quarter": _resnet18_quarter}
 
 _warned_random_init = False
 
@@ -264,7 +276,7 @@ class HENet(nn.Module):
         num_classes: training identities (the classifiers' width).
         stripes: one entry per stripe branch: 1 is G1, k > 1 is P(k). ``(1, 4)`` is HENet(Base).
         recovery: add the recovery branch R16 (HENet(+Losses/+Both) use ``(1, 4)`` plus R16).
-        backbone: "resnet50" (the paper), or "resnet18" / "resnet34" / "resnet18-half" for fast CPU runs.
+        backbone: "resnet50" (the paper), or "resnet18" / "resnet34" / "resnet18-half" / "resnet18-quarter" for fast CPU runs.
         pretrained: path to a local torchvision ResNet state_dict, loaded with ``weights_only=True``;
             ``None`` starts from random weights (said once, as a warning). Nothing is downloaded.
         last_stride: stride of layer4 in the P(k) branches (1 keeps a 24 x 8 map at 384 x 128).

@@ -14,7 +14,7 @@ the paper never ran: short schedules that underfit, where every regulariser cost
 * Beside the weights, ``<name>.json`` records the provenance: the configuration and its hash, the exact
   command that reproduces the file, the file's SHA-256, torch, hardware, date and cost.
 
-``python -m henetlib pretrain --profile smoke`` writes ``pretrained/smoke-resnet18-half.pt`` (committed;
+``python -m henetlib pretrain --profile smoke`` writes ``pretrained/smoke-resnet18-quarter.pt`` (committed;
 ``make reproduce`` uses it and never pretrains). ``--profile gpu`` pretrains the ResNet50 at the start of a
 GPU lease (``benchmarks/gpu_call.sh``). The paper profile takes the user's ImageNet weights instead.
 """
@@ -76,8 +76,8 @@ class PretrainConfig:
 
 
 PRETRAIN_PROFILES: dict[str, PretrainConfig] = {
-    # smoke: resnet18-half at the smoke profile's 64 x 32; about 6,000 images of 600 identities.
-    "smoke": PretrainConfig("smoke", "resnet18-half", "pretrain-small", 64, 32, epochs=4, batch_size=128,
+    # smoke: resnet18-quarter at the smoke profile's 64 x 32; about 6,000 images of 600 identities.
+    "smoke": PretrainConfig("smoke", "resnet18-quarter", "pretrain-small", 64, 32, epochs=12, batch_size=128,
                             lr=2e-3),
     # gpu: ResNet50 at 128 x 64 on 1,500 identities; run at the start of a GPU lease.
     "gpu": PretrainConfig("gpu", "resnet50", "pretrain-full", 128, 64, epochs=40, batch_size=256, lr=1e-3),
@@ -128,7 +128,7 @@ def file_sha256(path: str | Path) -> str:
 # The pretraining set shares no identity with the study's sets
 
 
-def shared_identities(pretrain_set: str, study_sets: tuple[str, ...] = ("tiny", "small", "full")) -> list[tuple]:
+def shared_identities(pretrain_set: str, study_sets: tuple[str, ...] = ("tiny", "smoke", "small", "full")) -> list[tuple]:
     """(pretraining pid, study set, study pid) for every identity whose appearance parameters are equal.
 
     An identity of SynthReID is the parameter set :func:`henetlib.synth.make_identity` draws from

@@ -103,15 +103,19 @@ def _fit_stores(ds: ReIDDataset, size: tuple[int, int], device: torch.device,
     return _FIT_STORES[key]
 
 
-def _classifier_logits(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """G1's identity logits (else the first stripe branch's, else R16's) in eval mode."""
-    shared = model.encoder(x)
+def _features_and_logits(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The eval-mode feature and G1's identity logits (else the first stripe branch's, else R16's), from one
+    forward: a hook keeps the branch's output as the forward passes it."""
+    kept: list = []
+    head = model.branches[0] if len(model.branches) else model.recovery_branch
+    handle = head.register_forward_hook(lambda _m, _i, out: kept.append(out))
+    try:
+        f = model(x)
+    finally:
+        handle.remove()
     if len(model.branches):
-        branch = model.branches[0]
-        g, _ = branch(shared)
-        return branch.fc_global(g)
-    rb = model.recovery_branch
-    return rb.fc(rb(shared))
+        return f, head.fc_global(kept[0][0])
+    return f, head.fc(kept[0])
 
 
 @torch.no_grad()
@@ -127,9 +131,11 @@ def training_fit(model: torch.nn.Module, ds: ReIDDataset, size: tuple[int, int],
     for store in stores:
         out = []
         for x, pids, *_ in store.test_batches():
+            if device.type == "cpu":  # oneDNN infers 2x faster on channels-last input, as in train._features
+                x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-                f = model(x).float()
-                logits = _classifier_logits(model, x).float()
+                f, logits = _features_and_logits(model, x)
+                f, logits = f.float(), logits.float()
             # L2-normalised features ranked by Euclidean distance, as the test protocol does (without its
             # flipped second forward: the fit is a regime check, and half its cost is spent on every run)
             out.append(torch.nn.functional.normalize(f, dim=1))

@@ -197,11 +197,13 @@ class TrainConfig:
 # is the paper's regime: a backbone pretrained here on SynthReID's own pretraining set (henetlib.pretrain, a
 # stand-in for ImageNet; docs/READINGS.md "Pretraining"), the paper's lr scaled by sqrt(batch / 16), its lr
 # step at 80% of the epochs (160 / 200), and smoke's epochs chosen by the regime check
-# (benchmarks/results/regime_schedule.json: 16, the fewest of 8, 12, 16 at which both probes converged).
+# (benchmarks/results/regime_schedule_smoke.json: 24; docs/READINGS.md, "Smoke profile", says how).
 PROFILES: dict[str, dict[str, Any]] = {
     "test": dict(backbone="resnet18-half", height=64, width=32, synth_size="tiny", epochs=1, milestones=(1,),
                  p=4, k=2, lr=1e-3, checkpoint_every=1),
-    "smoke": dict(backbone="resnet18-half", height=64, width=32, synth_size="small", epochs=8, milestones=(6,),
+    # smoke: a quarter-width ResNet18 on SynthReID's 50-identity training set, so that its converged study
+    # fits `make reproduce`'s 10 minutes on two CPU cores (session 4; docs/READINGS.md, "Smoke profile")
+    "smoke": dict(backbone="resnet18-quarter", height=64, width=32, synth_size="smoke", epochs=8, milestones=(6,),
                   p=8, k=4, lr=1e-3, checkpoint_every=4),
     # gpu: the whole study in about 20 minutes of one H100 (docs/BENCHMARKS.md). ResNet50 at SynthReID's
     # native 128 x 64 (384 x 128 would upsample 3x: 6x the compute, no new information), 60 P x K epochs.
@@ -217,7 +219,7 @@ PROFILES: dict[str, dict[str, Any]] = {
 PRETRAINED_TOKEN = "synthreid-pretrain:"
 
 FINETUNE: dict[str, dict[str, Any]] = {
-    "smoke": dict(pretrained="synthreid-pretrain:smoke", epochs=16, milestones=(13,), lr=2.8e-4),
+    "smoke": dict(pretrained="synthreid-pretrain:smoke", epochs=24, milestones=(20,), lr=2.8e-4),
     # gpu: epochs not yet chosen by the regime check (needs a GPU lease; benchmarks/gpu_call.sh)
     "gpu": dict(pretrained="synthreid-pretrain:gpu", epochs=30, milestones=(24,), lr=8e-4),
 }
@@ -428,9 +430,10 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, progress: bool = 
     graphed = cfg.compile == "cuda-graph"
     if graphed and dev.type != "cuda":
         raise ValueError("compile='cuda-graph' needs a CUDA device; use compile='none' here.")
-    # fused: one kernel for the whole update on the GPU; a CUDA graph needs it capturable, lr a tensor
+    # fused: one kernel for the whole update on the GPU, and 4x faster than the per-parameter loop on the CPU
+    # (41 -> 11 ms a smoke step, docs/BENCHMARKS.md); a CUDA graph needs it capturable, lr a tensor
     opt = torch.optim.Adam(model.parameters(), lr=torch.tensor(cfg.lr, device=dev) if graphed else cfg.lr,
-                           betas=cfg.betas, weight_decay=cfg.weight_decay, fused=dev.type == "cuda",
+                           betas=cfg.betas, weight_decay=cfg.weight_decay, fused=dev.type in ("cuda", "cpu"),
                            capturable=graphed)
     out = TrainOutput(cfg, model, ds, hardware=hardware_string(dev))
     start_epoch = 0
@@ -450,7 +453,9 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, progress: bool = 
         out.train_seconds, out.train_images = state["train_seconds"], state["train_images"]
         if progress and main:
             print(f"resuming {cfg.name()} from epoch {start_epoch} ({ckpt})")
-    step = TrainStep(net, criterion, opt, amp, channels_last=dev.type == "cuda" and cfg.channels_last,
+    # on the CPU only the input goes channels-last: oneDNN runs the step 7% faster so, and 8% slower with the
+    # weights converted too (docs/BENCHMARKS.md)
+    step = TrainStep(net, criterion, opt, amp, channels_last=cfg.channels_last,
                      mode=cfg.compile)
 
     # rank 0 keeps the single-process random stream; the other ranks draw their own flips and erasing
@@ -577,6 +582,8 @@ def _features(model: torch.nn.Module, store: DeviceStore, occlusion: ErasingConf
         x = store.batch(idx)
         if occlusion is not None and occlusion.mode != "none":
             x = erase_batch(x, occlusion, gen)
+        if dev.type == "cpu":  # oneDNN infers 2x faster on channels-last input (docs/BENCHMARKS.md)
+            x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(dev.type, dtype=amp or torch.float32, enabled=amp is not None):
             f = model(x).float()
             f_flip = model(torch.flip(x, dims=[3])).float() if need_flip else None

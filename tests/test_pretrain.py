@@ -13,9 +13,9 @@ def test_pretraining_set_shares_no_identity_with_the_study_sets():
     from henetlib.synth import PROFILES
 
     for name in ("pretrain-small", "pretrain-full"):
-        assert PROFILES[name].seed != PROFILES["small"].seed
-    assert pretrain.shared_identities("pretrain-small") == []
-    assert pretrain.shared_identities("pretrain-full", ("small",)) == []
+        assert PROFILES[name].seed not in (PROFILES["smoke"].seed, PROFILES["small"].seed)
+    assert pretrain.shared_identities("pretrain-small") == []  # tiny, smoke, small and full
+    assert pretrain.shared_identities("pretrain-full", ("smoke",)) == []
 
 
 def test_shared_identities_finds_a_shared_identity():
@@ -29,7 +29,7 @@ def test_committed_smoke_backbone_matches_its_provenance():
     assert rec["config"] == asdict(pretrain.PRETRAIN_PROFILES["smoke"])  # what the profile builds today
     assert rec["command"] == "python -m henetlib pretrain --profile smoke"
     assert rec["data"]["set"] == "pretrain-small"
-    model = HENet(10, (1, 4), True, "resnet18-half", str(weights), input_size=(64, 32))
+    model = HENet(10, (1, 4), True, pretrain.PRETRAIN_PROFILES["smoke"].backbone, str(weights), input_size=(64, 32))
     state = torch.load(weights, map_location="cpu", weights_only=True)
     assert torch.equal(model.encoder[0].weight, state["conv1.weight"])  # loaded, not random
 
