@@ -223,7 +223,7 @@ def _train_commands(args: argparse.Namespace) -> int:
     """run / study / one grid; under torchrun every rank executes this and rank 0 prints."""
     from . import distributed as ddp
     from . import experiments as ex
-    from . import study
+    from . import study, tables
     from .train import make_config
 
     ddp.setup(args.device)
@@ -265,7 +265,10 @@ def _train_commands(args: argparse.Namespace) -> int:
                 print(f"shard {index}/{count}: {len(runs)} runs")
             return 0
         results = ex.sweep([c for _, c in runs], progress=main)
-        if main:
+        if main:  # Fig. 5's occlusion curves in the shard that trained the model, not serially after the shards
+            for (grid, _), res in zip(runs, results, strict=True):
+                if grid == "fig5":
+                    tables.fig5_curve(ctx, res)
             print(f"shard {index}/{count}: {len(results)} runs ready in {time.time() - t0:.0f} s; results under "
                   f"{ex.results_dir()}. Render the tables anywhere once every shard is done.", flush=True)
         return 0

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import DeviceStore, ReIDDataset, build_dataset
+from .data import DeviceStore, ReIDDataset, build_dataset, market_style
 from .evaluation import evaluate_ranking, pairwise_distance
 from .model import backbone_network
 from .utils import (
@@ -55,7 +55,7 @@ class PretrainConfig:
 
     profile: str
     backbone: str
-    synth_set: str  # a SynthReID set of its own (henetlib.synth.PROFILES), seed 1
+    synth_set: str  # a SynthReID set of its own (henetlib.synth.PROFILES, seed 1), or a FractalDB-style one
     height: int
     width: int
     epochs: int
@@ -79,6 +79,10 @@ PRETRAIN_PROFILES: dict[str, PretrainConfig] = {
     # smoke: resnet18-quarter at the smoke profile's 64 x 32; about 6,000 images of 600 identities.
     "smoke": PretrainConfig("smoke", "resnet18-quarter", "pretrain-small", 64, 32, epochs=12, batch_size=128,
                             lr=2e-3),
+    # smoke-fractal: the same backbone and recipe on formula-driven images without people (FractalDB-style,
+    # henetlib.fractal); measured against smoke's by benchmarks/fractal_pretrain.py, not committed.
+    "smoke-fractal": PretrainConfig("smoke-fractal", "resnet18-quarter", "fractaldb-600", 64, 32, epochs=12,
+                                    batch_size=128, lr=2e-3),
     # gpu: ResNet50 at 128 x 64 on 1,500 identities; run at the start of a GPU lease.
     "gpu": PretrainConfig("gpu", "resnet50", "pretrain-full", 128, 64, epochs=40, batch_size=256, lr=1e-3),
 }
@@ -207,6 +211,18 @@ def _retrieval(model: _Classifier, ds: ReIDDataset, size: tuple[int, int], dev: 
     return {k: round(v, 2) for k, v in rr.summary().items() if k in ("R1", "mAP")}
 
 
+def pretraining_set(name: str, verbose: bool = True) -> ReIDDataset:
+    """SynthReID's pretraining set ``name``, or a FractalDB-style set (``henetlib.fractal.PROFILES``), each
+    generated on first use under data/."""
+    from . import fractal
+
+    if name in fractal.PROFILES:
+        from .utils import data_dir
+
+        return market_style(fractal.generate(data_dir() / "fractaldb", name, verbose), name)
+    return build_dataset("synthreid", None, name, verbose=verbose)
+
+
 def pretrain(cfg: PretrainConfig, out: str | Path | None = None, device: str = "auto",
              progress: bool = True) -> dict[str, Any]:
     """Train ``cfg``'s backbone and write ``out`` (default :func:`weights_path`) and its provenance JSON.
@@ -216,7 +232,7 @@ def pretrain(cfg: PretrainConfig, out: str | Path | None = None, device: str = "
     out = Path(out) if out else pretrained_dir() / cfg.file_name
     dev = pick_device(device)
     seed_everything(cfg.seed)
-    ds = build_dataset("synthreid", None, cfg.synth_set, verbose=progress)
+    ds = pretraining_set(cfg.synth_set, progress)
     labelled = [s for s in ds.train if s.pid >= 0]
     store = DeviceStore(labelled, (cfg.height, cfg.width), dev)
     model = _Classifier(backbone_network(cfg.backbone), ds.num_train_pids).to(dev)

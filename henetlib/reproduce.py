@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from .utils import REPO_ROOT, figures_dir
@@ -167,24 +167,21 @@ def _run(notebooks: list[Path], params: dict, reports: Path, jobs: int, t0: floa
     ok = True
     # spawn: the workers only drive papermill, and must not inherit this process's torch threads
     with ProcessPoolExecutor(max(1, jobs), mp_context=multiprocessing.get_context("spawn")) as pool:
-        # the timing notebook first, alone: it must not share the CPU, and 08_claims reads its measurements
-        for batch, workers in ((alone, 1), (parallel, jobs)):
-            futures = []
-            for i, nb in enumerate(batch):
-                futures.append(pool.submit(_execute, str(nb), str(reports / nb.name), params))
-                if workers == 1 or (i + 1) % workers == 0 or i == len(batch) - 1:
-                    for f in futures:
-                        name, secs, err = f.result()
-                        timings.append((name, secs))
-                        if err:
-                            print(f"[{name}] FAILED in {err}\n  executed notebook with the error: "
-                                  f"{reports / (name + '.ipynb')}", flush=True)
-                            ok = False
-                        else:
-                            print(f"[{name}] done in {secs:.0f} s -> {reports / name}.ipynb (+ .html)", flush=True)
-                    futures = []
-                    if not ok:
-                        break
+        # the timing notebook first, alone: it must not share the CPU, and 08_claims reads its measurements;
+        # then the rest, each started as soon as a worker is free (not in lockstep pairs: 00 takes 3x 01)
+        for batch in ([[nb] for nb in alone] + [parallel]):
+            futures = [pool.submit(_execute, str(nb), str(reports / nb.name), params) for nb in batch]
+            for f in as_completed(futures):
+                name, secs, err = f.result()
+                timings.append((name, secs))
+                if err:
+                    print(f"[{name}] FAILED in {err}\n  executed notebook with the error: "
+                          f"{reports / (name + '.ipynb')}", flush=True)
+                    ok = False
+                    for other in futures:
+                        other.cancel()  # not started yet: stop at the first failure
+                else:
+                    print(f"[{name}] done in {secs:.0f} s -> {reports / name}.ipynb (+ .html)", flush=True)
             if not ok:
                 break
     _summary(timings, reports)

@@ -316,6 +316,13 @@ def fig4(ctx: StudyContext, probs: tuple[float, ...] | None = None,
     return with_regime(summ, ["method", "p"], rows, results), results
 
 
+def fig5_curve(ctx: StudyContext, res: Result, levels: tuple[float, ...] | None = None) -> pd.DataFrame:
+    """One Fig. 5 model's occlusion curve (cached beside its result): what ``study --shard`` computes right after
+    training the model, so the evaluations run in the shards, not after them."""
+    levels = levels or FIG5_LEVELS.get(ctx.profile, FIG5_LEVELS["gpu"])
+    return occlusion_curve(res, levels=levels, seed=res.train_config.seed, device=ctx.device)
+
+
 def fig5(ctx: StudyContext, levels: tuple[float, ...] | None = None, train_p: float = 0.5,
          progress: bool = True) -> tuple[pd.DataFrame, list[Result]]:
     """Fig. 5: models trained with none / RE / RPE / RE+RPE, tested under RE, RPE and RE+RPE occlusion."""
@@ -326,7 +333,7 @@ def fig5(ctx: StudyContext, levels: tuple[float, ...] | None = None, train_p: fl
         res = sweep([c for _, c in rows], progress=progress)
         results += res
         for (label, _), r in zip(rows, res, strict=True):
-            curve = occlusion_curve(r, levels=levels, seed=seed, device=ctx.device)
+            curve = fig5_curve(ctx, r, levels)
             curve.insert(0, "trained_with", label)
             curve["seed"] = seed
             frames.append(curve)

@@ -132,3 +132,14 @@ def test_stripe_branch_stride():
     shared = m.encoder(torch.randn(1, 3, 128, 64))
     assert m.branches[0].body(shared).shape[-2:] == (4, 2)  # G1: stride 2
     assert m.branches[1].body(shared).shape[-2:] == (8, 4)  # P4: last_stride 1
+
+
+def test_narrow_resnet18_widths():
+    """resnet18-half and resnet18-quarter are torchvision's ResNet18 layout at 1/2 and 1/4 of its channels."""
+    from henetlib.model import backbone_network
+
+    for name, base in (("resnet18-half", 32), ("resnet18-quarter", 16)):
+        net = backbone_network(name)
+        assert net.conv1.out_channels == base
+        assert [getattr(net, f"layer{i}")[-1].conv2.out_channels for i in range(1, 5)] == [base, 2 * base, 4 * base,
+                                                                                         8 * base]

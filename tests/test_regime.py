@@ -48,3 +48,26 @@ def test_training_fit_of_a_random_model(isolated_dirs):
 
 def test_summarise_counts_regimes():
     assert regime.summarise(["paper", "paper", "not converged"]) == "2 of 3 runs in the paper regime (1 not converged)"
+
+
+@pytest.mark.parametrize("stripes,recovery", [((1, 4), True), ((4,), False), ((), True)])
+def test_fit_features_and_logits_come_from_one_forward(stripes, recovery):
+    """The regime fit's single forward gives the eval feature and the same logits as running the classifier
+    branch again on the encoder's output."""
+    from henetlib.model import HENet
+    from henetlib.regime import _features_and_logits
+
+    torch.manual_seed(0)
+    m = HENet(10, stripes, recovery, "resnet18-quarter", input_size=(64, 32)).eval()
+    x = torch.randn(3, 3, 64, 32)
+    with torch.no_grad():
+        f, logits = _features_and_logits(m, x)
+        shared = m.encoder(x)
+        if stripes:
+            g, _ = m.branches[0](shared)
+            ref = m.branches[0].fc_global(g)
+        else:
+            ref = m.recovery_branch.fc(m.recovery_branch(shared))
+        assert torch.equal(f, m(x))
+    assert torch.allclose(logits, ref, atol=1e-6)
+    assert not m.branches[0]._forward_hooks if stripes else not m.recovery_branch._forward_hooks  # hook removed
