@@ -15,14 +15,15 @@ REGIME ?= default
 
 .PHONY: env test lint reproduce lab bench clean-results
 
-# The environment is rebuilt only when pyproject.toml changes; a second run starts in seconds. --no-compile:
-# Python compiles only the modules it imports, on first use (about 20 s less than compiling all of torch).
+# The environment is rebuilt only when pyproject.toml changes; a second run starts in seconds. pip compiles
+# the 13,000 modules one by one (about 46 s); compileall does it on every core (27 s on two).
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11'"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "Installing henetlib and its dependencies into $(VENV) (first time: about 2 minutes)..."
 	@$(PY) -m pip install -q --upgrade pip 2>&1 | grep -v "is ignored: it is neither" || true
 	@set -o pipefail; $(PY) -m pip install -q --no-compile -e '.[test]' 2>&1 | { grep -v "is ignored: it is neither" || true; }
+	@$(PY) -m compileall -q -j 0 $$($(PY) -c 'import sysconfig; print(sysconfig.get_path("purelib"))') >/dev/null 2>&1 || true
 	@$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (henet-study)" >/dev/null
 	@touch $(STAMP)
 

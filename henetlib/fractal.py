@@ -123,9 +123,21 @@ def generate(root: str | Path, profile: str | FractalProfile = "fractaldb-600", 
         raise ValueError(f"unknown FractalDB-style set {profile!r}; use one of {sorted(PROFILES)}.")
     p = PROFILES[profile] if isinstance(profile, str) else profile
     dest = Path(root) / p.name
-    stamp = dest / "fractaldb.json"
-    if stamp.exists() and json.loads(stamp.read_text()).get("profile") == asdict(p):
+    if _complete(dest, p):
         return dest
+    from .utils import RunLock
+
+    Path(root).mkdir(parents=True, exist_ok=True)
+    with RunLock(root, f".{p.name}.lock"):  # two processes on one folder: one writes, the other finds it done
+        return dest if _complete(dest, p) else _write(root, dest, p, verbose)
+
+
+def _complete(dest: Path, p: FractalProfile) -> bool:
+    stamp = dest / "fractaldb.json"
+    return stamp.exists() and json.loads(stamp.read_text()).get("profile") == asdict(p)
+
+
+def _write(root: str | Path, dest: Path, p: FractalProfile, verbose: bool) -> Path:
     rng = np.random.default_rng(p.seed)
     maps, cum = _categories(p, p.categories + p.test_categories, rng)
     tmp = Path(root) / f".{p.name}.tmp-{os.getpid()}"

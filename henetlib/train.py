@@ -197,7 +197,7 @@ class TrainConfig:
 # is the paper's regime: a backbone pretrained here on SynthReID's own pretraining set (henetlib.pretrain, a
 # stand-in for ImageNet; docs/READINGS.md "Pretraining"), the paper's lr scaled by sqrt(batch / 16), its lr
 # step at 80% of the epochs (160 / 200), and smoke's epochs chosen by the regime check
-# (benchmarks/results/regime_schedule_smoke.json: 20; docs/READINGS.md, "Smoke profile", says how).
+# (benchmarks/results/regime_schedule_smoke.json: 16; docs/READINGS.md, "Smoke profile", says how).
 PROFILES: dict[str, dict[str, Any]] = {
     "test": dict(backbone="resnet18-half", height=64, width=32, synth_size="tiny", epochs=1, milestones=(1,),
                  p=4, k=2, lr=1e-3, checkpoint_every=1),
@@ -219,7 +219,7 @@ PROFILES: dict[str, dict[str, Any]] = {
 PRETRAINED_TOKEN = "synthreid-pretrain:"
 
 FINETUNE: dict[str, dict[str, Any]] = {
-    "smoke": dict(pretrained="synthreid-pretrain:smoke", epochs=20, milestones=(16,), lr=2.8e-4),
+    "smoke": dict(pretrained="synthreid-pretrain:smoke", epochs=16, milestones=(13,), lr=2.8e-4),
     # gpu: epochs not yet chosen by the regime check (needs a GPU lease; benchmarks/gpu_call.sh)
     "gpu": dict(pretrained="synthreid-pretrain:gpu", epochs=30, milestones=(24,), lr=8e-4),
 }
