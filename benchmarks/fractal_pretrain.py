@@ -20,11 +20,11 @@ import time
 import warnings
 from pathlib import Path
 
+from regime_schedule import PROBES  # the same two probes as the schedule search (benchmarks/ is on sys.path)
+
 from henetlib import pretrain, runner
 from henetlib.train import FINETUNE, make_config
 from henetlib.utils import hardware_string, results_dir
-
-PROBES = {"all losses, no erasing": {}, "all losses, RE+RPE(20) p=0.5": dict(erasing="re+rpe", erasing_p=0.5)}
 
 
 def main() -> None:

@@ -44,6 +44,12 @@ from henetlib.train import make_config
 PROBES = {"all losses, no erasing": {}, "all losses, RE+RPE(20) p=0.5": dict(erasing="re+rpe", erasing_p=0.5)}
 
 
+def probe_config(args: argparse.Namespace, kw: dict, epochs: int, lr: float | None = None):
+    """A probe fine-tuned ``epochs`` epochs with the lr step at 80% (the profile's rule) on the CPU."""
+    return make_config(args.profile, finetune=True, epochs=epochs, milestones=(math.ceil(0.8 * epochs),),
+                       device="cpu", lr=lr, p=args.p, **kw)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="smoke")
@@ -64,12 +70,9 @@ def main() -> None:
     if args.reference_epochs:  # the reference fit from the probes' own longer schedule
         ref = []
         for name, kw in PROBES.items():
-            e = args.reference_epochs
-            cfg = make_config(args.profile, finetune=True, epochs=e, milestones=(math.ceil(0.8 * e),), device="cpu",
-                              p=args.p, **kw)
-            r = runner.run(cfg, progress=False).regime
+            r = runner.run(probe_config(args, kw, args.reference_epochs), progress=False).regime
             ref.append(r["train_fit"]["mAP"])
-            print(json.dumps({"reference_epochs": e, "probe": name, "train_fit": r["train_fit"],
+            print(json.dumps({"reference_epochs": args.reference_epochs, "probe": name, "train_fit": r["train_fit"],
                               "gain": r.get("fit_gain_last")}), flush=True)
         args.reference = ",".join(str(x) for x in ref)
     probes = list(PROBES.items()) if args.probe is None else [list(PROBES.items())[args.probe]]
@@ -77,8 +80,7 @@ def main() -> None:
     for epochs, lr in grid:
         ok = True
         for name, kw in probes:
-            cfg = make_config(args.profile, finetune=True, epochs=epochs, milestones=(math.ceil(0.8 * epochs),),
-                              device="cpu", lr=lr, p=args.p, **kw)
+            cfg = probe_config(args, kw, epochs, lr)
             t0 = time.time()
             res = runner.run(cfg, progress=False)
             r = res.regime

@@ -58,6 +58,11 @@ def _sample_ifs(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarra
     return maps, np.cumsum(prob, axis=1)
 
 
+def _pick_map(cum: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One map index per IFS, drawn by its cumulative probabilities (never an unused, zero-probability map)."""
+    return np.minimum((rng.random((len(cum), 1)) > cum).sum(1), MAX_MAPS - 1)
+
+
 def _chaos(maps: np.ndarray, cum: np.ndarray, points: int, rng: np.random.Generator) -> np.ndarray:
     """(n, points, 2) chaos-game points of every IFS at once (after 20 burn-in steps)."""
     n = len(maps)
@@ -65,7 +70,7 @@ def _chaos(maps: np.ndarray, cum: np.ndarray, points: int, rng: np.random.Genera
     out = np.empty((n, points, 2), dtype=np.float32)
     rows = np.arange(n)
     for t in range(points + 20):
-        j = np.minimum((rng.random((n, 1)) > cum).sum(1), MAX_MAPS - 1)
+        j = _pick_map(cum, rng)
         m = maps[rows, j]
         xy = np.stack([m[:, 0] * xy[:, 0] + m[:, 1] * xy[:, 1] + m[:, 4],
                        m[:, 2] * xy[:, 0] + m[:, 3] * xy[:, 1] + m[:, 5]], 1)
@@ -109,7 +114,7 @@ def _instances(maps: np.ndarray, cum: np.ndarray, per: int, p: FractalProfile,
     """``per`` images of every category: one map's parameters scaled by a factor in [0.8, 1.2], a random flip."""
     m = np.repeat(maps, per, axis=0).copy()
     c = np.repeat(cum, per, axis=0)
-    first = np.minimum((rng.random((len(m), 1)) > c).sum(1), MAX_MAPS - 1)  # a map that is used
+    first = _pick_map(c, rng)
     m[np.arange(len(m)), first] *= rng.uniform(0.8, 1.2, (len(m), 1))
     img, _ = _raster(_chaos(m, c, p.points, rng), p.height, p.width)
     flip = rng.random(len(img)) < 0.5

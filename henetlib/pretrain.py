@@ -41,6 +41,7 @@ from .utils import (
     REPO_ROOT,
     atomic_torch_save,
     atomic_write_json,
+    data_dir,
     git_commit,
     hardware_string,
     pick_device,
@@ -217,8 +218,6 @@ def pretraining_set(name: str, verbose: bool = True) -> ReIDDataset:
     from . import fractal
 
     if name in fractal.PROFILES:
-        from .utils import data_dir
-
         return market_style(fractal.generate(data_dir() / "fractaldb", name, verbose), name)
     return build_dataset("synthreid", None, name, verbose=verbose)
 
