@@ -18,13 +18,13 @@ for the pretraining's own retrieval check).
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from .staging import staging_folder, swap_in
 
 MAX_MAPS = 8
 
@@ -145,10 +145,7 @@ def _complete(dest: Path, p: FractalProfile) -> bool:
 def _write(root: str | Path, dest: Path, p: FractalProfile, verbose: bool) -> Path:
     rng = np.random.default_rng(p.seed)
     maps, cum = _categories(p, p.categories + p.test_categories, rng)
-    tmp = Path(root) / f".{p.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    for folder in ("bounding_box_train", "bounding_box_test", "query"):
-        (tmp / folder).mkdir(parents=True)
+    tmp = staging_folder(root, p.name)
     train = _instances(maps[: p.categories], cum[: p.categories], p.per_category, p, rng)
     test = _instances(maps[p.categories:], cum[p.categories:], 1 + p.gallery_per_category, p, rng)
 
@@ -163,9 +160,7 @@ def _write(root: str | Path, dest: Path, p: FractalProfile, verbose: bool) -> Pa
         pid, j = p.categories + 1 + i // per, i % per
         write("query" if j == 0 else "bounding_box_test", pid, 1 if j == 0 else 2, j, img)
     (tmp / "fractaldb.json").write_text(json.dumps({"profile": asdict(p), "images": len(train) + len(test)}))
-    if dest.exists():
-        shutil.rmtree(dest)
-    os.replace(tmp, dest)
+    swap_in(tmp, dest)
     if verbose:
         print(f"FractalDB: wrote {len(train) + len(test)} images of {len(maps)} categories into {dest}", flush=True)
     return dest

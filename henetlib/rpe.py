@@ -24,25 +24,31 @@ calls in a fixed order) and :func:`apply_erasing` (a pure function of them that
 ``torch.compile(fullgraph=True)`` traces and a CUDA graph can replay):
 
 - lines 1-3 (apply with probability p): one uniform per image;
-- lines 5-15 (the rectangle): all ``attempts`` draws of the bounded retry loop at once, the first that fits
-  (and is applied) taken by an argmax; RE's and RPE's rectangles in one pass, as (x0, y0, -x1, -y1), NaN for an
-  image that is not erased, so that every later comparison fails there without testing the condition again;
-- RE's mask: x0 <= x < x1 and y0 <= y < y1 as one ``>=`` against a (4, H, W) grid of x, y, -next(x), -next(y)
-  (x < x1 iff the next float above x is <= x1);
+- lines 5-15 (the rectangle): all ``attempts`` draws of the bounded retry loop at once, plus a sentinel row;
+  the first row that fits and is applied is taken by one min and one gather, the sentinel (a NaN box) when
+  none is; RE's and RPE's rectangles in one pass, as (x0, y0, -x1, -y1). NaN fails every later comparison, so
+  an image that is not erased needs no further test;
+- RE's mask: x0 <= x < x1 and y0 <= y < y1 as one ``>=`` against an (H, W, 4) grid of x, y, -next(x),
+  -next(y) (x < x1 iff the next float above x is <= x1);
 - lines 16-20 (the n points): one (B, n, 2) draw;
-- line 21 (the minimum external polygon) without a walk: edge i -> j is a candidate when every other point
-  lies left of or on it (a (B, n, n, n) cross-product test, within a tolerance of 1e-9 x the squared extent), each
-  point's successor is its farthest candidate, and the hull is the orbit of the lowest-x point under the
-  successor map, found by pointer doubling (log2(n) rounds of a scatter-max and a gather). That is the walk
-  the former gift-wrapping implementation made, so the edges, the collinear and duplicate rules included, are
-  the same. Points off the orbit get a zero edge. A pixel centre is inside when it lies left of or on every
-  edge: one (B, n, H, W) comparison;
-- line 22 (the fill): one select per pixel.
+- line 21 (the minimum external polygon) without a walk: edge i -> j is a candidate when every point lies
+  left of or on it (a (B, n, n, n) cross-product test in float64 on the exact differences of the float32
+  points, tolerance 1e-12 x the larger image side squared); each point's edge goes to its farthest
+  candidate. Hull vertices get hull edges, points inside a zero edge, points on a hull edge that edge's line,
+  so the hull is the intersection of the n half-planes: a pixel centre is inside when it lies left of or on
+  every edge, one (B, n, H, W) comparison in float32;
+- line 22 (the fill): one select per pixel, one fill draw shared by RE and RPE.
 
-Every float value is the former implementation's on the same draws, bit for bit: each operation is the former
-one or an exact rewrite of it (a negation, x * 1 + 0, a - b as the sum of a and -b, 1e-9 * s * s as addcmul
-onto 0, a range as the largest pairwise difference). The masks and the erased images are bit-identical to it
-(tests/test_rpe_batch.py keeps it as a reference and checks it on CPU; the GPU is not checked bit for bit).
+Issue 20 made this 60 ATen operators for RE+RPE (from 1,459), whatever B, H, W and n. On the same draws the
+masks and images are the former loop implementation's bit for bit (tests/test_rpe_batch.py keeps it as a
+reference): each float operation is the former one or an exact rewrite of it (a negation, x * 1 + 0, a - b
+as the sum of a and -b, an exact float64 difference rounded to float32). Two things changed, both recorded in
+docs/READINGS.md: which uniform plays which part (one draw per kind for all erasings, a sentinel row, one
+shared fill), and the hull on degenerate point sets. The former walk took float32 cross products with a
+tolerance far below their rounding, so on points along a line it could stop early and erase a half-plane
+(half the image) where the hull has almost no area; the float64 test gives the exact hull there (checked
+against rational arithmetic). Algorithm 1's own draws never hit that case: 20,000 images give the former
+masks bit for bit.
 """
 
 from __future__ import annotations
@@ -254,11 +260,9 @@ class REandRPE(torch.nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Batched versions: what the GPU training loop uses. A fixed number of tensor operations whatever the draws
-# (the hull's pointer doubling adds 2 per doubling of n), no host synchronisation and no data-dependent
-# shape: draw_erasing makes the random draws, apply_erasing is a pure function of them that
-# torch.compile(fullgraph=True) traces and a CUDA graph replays. Every float operation is the one the
-# earlier loop implementation made, in the same order, so masks and images are bit-identical to it.
+# Batched versions: what the GPU training loop uses. A fixed number of tensor operations whatever the draws,
+# no host synchronisation and no data-dependent shape: draw_erasing makes the random draws, apply_erasing is
+# a pure function of them that torch.compile(fullgraph=True) traces and a CUDA graph replays.
 
 
 @dataclass
@@ -278,18 +282,22 @@ class _Erasing:
 
 @dataclass
 class ErasingDraws:
-    """The random numbers of one batched erasing, per erasing (RE before RPE), drawn in this order:
+    """The random numbers of one batched erasing of K erasings (RE before RPE), drawn in this order:
 
-    - ``apply``: (1, B, 1, 1, 1, 1) uniforms; an image is erased when its draw is < p (Algorithm 1, lines 1-3).
-    - ``rects``: (1, B, 1, 1, attempts, 4) uniforms: area ratio, aspect ratio, centre x, centre y of every
-      attempt (lines 6-11); the first attempt that fits is taken.
-    - ``points``: (B, n, 1, 1, 2) uniforms, the n points in the rectangle (RPE; lines 16-20), else None.
-    - ``fills``: the raw fill, Rand(0, 255) (uint8 for uint8 images, int64 for float ones) or N(0, 1) noise of
-      the images' shape (line 22), else None.
+    - ``apply``: (K, B, 1, 1, 1, 1) uniforms; image b is erased by erasing k when its draw is < p_k
+      (Algorithm 1, lines 1-3).
+    - ``rects``: (K, B, 1, 1, attempts + 1, 4) uniforms: area ratio, aspect ratio, centre x, centre y of every
+      attempt (lines 6-11); the first attempt that fits is taken. The last row is a sentinel that no rectangle
+      comes from: an image takes it (and is left unchanged) when it is not erased or nothing fits.
+    - ``points``: per erasing, (B, n, 1, 1, 2) uniforms, the n points in the rectangle (RPE; lines 16-20),
+      else None.
+    - ``fills``: per erasing, the raw fill of the images' shape, Rand(0, 255) (uint8 for uint8 images, int64
+      for float ones) or N(0, 1) noise (line 22), else None. Erasings with the same random fill share one
+      draw (the same tensor): a pixel is filled once whichever erasing covers it.
     """
 
-    apply: list[torch.Tensor]
-    rects: list[torch.Tensor]
+    apply: torch.Tensor
+    rects: torch.Tensor
     points: list[torch.Tensor | None]
     fills: list[torch.Tensor | None]
 
@@ -323,110 +331,115 @@ def _centres(h: int, w: int, device: torch.device) -> tuple[torch.Tensor, torch.
 
 
 def _rect_grid(h: int, w: int, device: torch.device) -> torch.Tensor:
-    """(4, h, w): x, y, -next(x), -next(y) of every pixel centre, next() the next float up. Against a box
+    """(h, w, 4): x, y, -next(x), -next(y) of every pixel centre, next() the next float up. Against a box
     (x0, y0, -x1, -y1), ``>=`` on all four is x0 <= x < x1 and y0 <= y < y1 (x < x1 iff next(x) <= x1), RE's
     half-open rectangle, in one comparison."""
     def make() -> torch.Tensor:
         x, y = _centres(h, w, device)
         inf = torch.tensor(math.inf, device=device)
         g = [x, y, -torch.nextafter(x, inf), -torch.nextafter(y, inf)]
-        return torch.cat([t.expand(1, 1, h, w) for t in g], 1)[0]
+        return torch.stack([t.expand(1, 1, h, w)[0, 0] for t in g], -1)
     return _cached(("grid4", h, w, str(device)), make)
 
 
 def _draw(erasings: Sequence[_Erasing], shape: Sequence[int], dtype: torch.dtype, device: torch.device | str,
           generator: torch.Generator | None) -> ErasingDraws:
-    b = shape[0]
-    draws = ErasingDraws([], [], [], [])
+    if len({e.attempts for e in erasings}) > 1:
+        raise ValueError("the erasings of one batch must make the same number of attempts; got "
+                         f"{[e.attempts for e in erasings]}.")
+    b, k = shape[0], len(erasings)
+    if not k:
+        return ErasingDraws(torch.empty(0, device=device), torch.empty(0, device=device), [], [])
+    attempts = erasings[0].attempts
+    apply = torch.rand(k, b, 1, 1, 1, 1, generator=generator, device=device)
+    rects = torch.rand(k, b, 1, 1, attempts + 1, 4, generator=generator, device=device)
+    points = [torch.rand(b, e.n, 1, 1, 2, generator=generator, device=device) if e.polygon else None
+              for e in erasings]
+    fills: list[torch.Tensor | None] = []
+    shared: dict[str, torch.Tensor] = {}
     for e in erasings:
-        draws.apply.append(torch.rand(1, b, 1, 1, 1, 1, generator=generator, device=device))
-        draws.rects.append(torch.rand(1, b, 1, 1, e.attempts, 4, generator=generator, device=device))
-        draws.points.append(torch.rand(b, e.n, 1, 1, 2, generator=generator, device=device) if e.polygon else None)
         raw = None
         if isinstance(e.value, str):
-            if dtype == torch.uint8 or e.value == "random":
+            raw = shared.get(e.value)
+            if raw is None and (dtype == torch.uint8 or e.value == "random"):
                 # int64 for float images (the same numbers: a range of 256 takes one 32-bit draw per value
                 # whatever the dtype), so that the normalisation is one table lookup
                 raw = torch.randint(0, 256, tuple(shape), generator=generator, device=device,
                                     dtype=torch.uint8 if dtype == torch.uint8 else torch.int64)
-            else:
+            elif raw is None:
                 raw = torch.randn(tuple(shape), generator=generator, device=device, dtype=torch.float32)
-        draws.fills.append(raw)
-    return draws
+            shared[e.value] = raw
+        fills.append(raw)
+    return ErasingDraws(apply, rects, points, fills)
 
 
 def _sample_rects(u: torch.Tensor, a: torch.Tensor, erasings: Sequence[_Erasing], h: int, w: int) -> torch.Tensor:
-    """Algorithm 1, lines 1-15, for K erasings at once: u (K, B, 1, 1, attempts, 4) rectangle draws and a
+    """Algorithm 1, lines 1-15, for K erasings at once: u (K, B, 1, 1, attempts + 1, 4) rectangle draws and a
     (K, B, 1, 1, 1, 1) apply draws -> the first rectangle that fits, (K, B, 1, 1, 1, 4) as (x0, y0, -x1, -y1),
     or NaN where the image is not erased (its draw >= p, or no attempt fits): every comparison with NaN fails,
-    so neither the rectangle test nor the hull test needs the condition again."""
-    dev, k = u.device, len(erasings)
+    so neither the rectangle test nor the hull test needs the condition again. The last row of ``u`` is a
+    sentinel scaled to NaN: it is never blocked, so the first unblocked row is the rectangle taken, or the
+    sentinel's NaN box, in one gather."""
+    dev, k, rows = u.device, len(erasings), u.shape[-2]
     scale, off, p = [], [], []
     for e in erasings:
         lo, hi = (math.log(e.r), math.log(1 / e.r)) if e.log_ratio else (e.r, 1 / e.r)  # line 7
-        scale += [e.sh - e.sl, hi - lo, 1.0, 1.0]  # the centre draws pass through unchanged (x * 1 + 0 == x)
-        off += [e.sl, lo, 0.0, 0.0]
-        p += [e.p] * 4
-    shape = (k, 1, 1, 1, 1, 4)
+        row = [e.sh - e.sl, hi - lo, 1.0, 1.0]  # the centre draws pass through unchanged (x * 1 + 0 == x)
+        scale += row * (rows - 1) + [math.nan] * 4
+        off += [e.sl, lo, 0.0, 0.0] * rows
+        p += [e.p] * 4 * (rows - 1) + [2.0] * 4  # the sentinel row is never blocked by the apply draw
+    shape = (k, 1, 1, 1, rows, 4)
     v = u * _const(scale, shape, dev) + _const(off, shape, dev)  # area ratio, aspect ratio (or its log), centre
     if any(e.log_ratio for e in erasings):
-        is_log = _const([x for e in erasings for x in (False, e.log_ratio, False, False)], shape, dev, torch.bool)
+        is_log = _const([x for e in erasings for x in (False, e.log_ratio, False, False)],
+                        (k, 1, 1, 1, 1, 4), dev, torch.bool)
         v = torch.where(is_log, v.exp(), v)
     se, re, u23 = (v * _const((h * w, 1, 1, 1), (4,), dev)).split([1, 1, 2], -1)  # target area Se, ratio re
     wh = torch.cat([se / re, se * re], -1).sqrt()  # We, He
     size = _const((w, h), (2,), dev)
-    # fits and applied (broadcast to the 4 box columns, so that the argmax gives gather's index directly)
-    go = (wh <= size).all(-1, keepdim=True) & (a < _const(p, shape, dev))
-    ok, first = go.max(-2, keepdim=True)  # first fitting attempt (0 if none)
+    # blocked: too large or not applied (broadcast to the 4 box columns, so that min gives gather's index)
+    blocked = (wh > size).any(-1, keepdim=True) | (a >= _const(p, shape, dev))
+    first = blocked.min(-2, keepdim=True)[1]  # the first unblocked row: a fitting attempt, or the sentinel
     nhalf = wh / -2
     c = (size - wh) * u23 - nhalf  # centre We/2 + (W - We) u, so that the rectangle fits
     box = torch.cat([c + nhalf, nhalf - c], -1).clamp_min(_const((0, 0, -w, -h), (4,), dev))  # x0, y0, -x1, -y1
-    return torch.where(ok, box.gather(-2, first), _const((math.nan,), (1,), dev))
+    return box.gather(-2, first)
 
 
-def _hull_successors(p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Each point's successor on the convex hull: p (B, n, 1, 1, 2) -> (succ, on, d).
+def _hull_eps(h: float, w: float) -> float:
+    """The collinearity tolerance of the hull test, in squared pixels: 1e-12 x the image's larger side squared.
+    The cross products are taken in float64 from exact differences of the float32 points (rounding error
+    below 1e-15 x side^2), so the tolerance only has to absorb that rounding; it decides nothing else."""
+    return 1e-12 * max(h, w, 1.0) ** 2
 
-    Edge i -> r is a candidate when r is not i and every point lies left of or on it (cross product >= -eps,
-    a (B, n, n, n) test); a point's successor is its farthest candidate, itself when it has none. The hull
-    is the orbit of the lowest-x point under the successor map, which is exactly the walk of the former gift
-    wrapping; ``on`` (uint8, (B, n, 1, 1, 2)) marks it, found by pointer doubling (log2(n) rounds of a
-    scatter-max and a gather). Points off the orbit (inside, or between two hull vertices on a hull edge) are
-    not hull vertices. ``succ`` is (B, n, 1, 1, 2) (the index twice, as gather wants it); ``d[b, i, r]`` is
-    P_r - P_i, (B, n, n, 1, 2).
+
+def _hull_edges(p: torch.Tensor, eps: float) -> torch.Tensor:
+    """Every point's hull edge: p (B, n, 1, 1, 2) -> (B, n, 1, 1, 2), P_succ(i) - P_i in p's dtype.
+
+    Edge i -> r is a candidate when every point lies left of or on it (cross product >= -eps, a (B, n, n, n)
+    test in float64); a point's successor is its farthest candidate. A hull vertex's is the next vertex
+    counter-clockwise (y up), so its edge is a hull edge; a point inside has only itself (and its duplicates)
+    as candidates and gets a zero edge, which every pixel passes; a point between two vertices on a hull edge
+    gets that edge's line. The hull is the intersection of these half-planes. The differences are exact in
+    float64 (the points are float32), so the test is exact up to ``eps`` and consistent: collinear points get
+    both directions of their line, where the former float32 walk could lose one (docs/READINGS.md).
     """
-    n, dev = p.shape[1], p.device
-    d = p.transpose(1, 2) - p  # (B, i, r, 1, 2)
+    dev = p.device
+    q = p.double()
+    d = q.transpose(1, 2) - q  # (B, i, r, 1, 2): P_r - P_i, exact
     len2 = (d * d).sum(-1, keepdim=True)  # (B, i, r, 1, 1)
-    js = d.transpose(2, 3).flip(-1) * _const((-1.0, 1.0), (2,), dev)  # (B, i, 1, s, 2): -dy_s, dx_s
+    js = d.transpose(2, 3).flip(-1) * _const((-1.0, 1.0), (2,), dev, torch.float64)  # (B, i, 1, s, 2): -dy_s, dx_s
     neg_cross = (d * js).sum(-1, keepdim=True)  # -(d_r x d_s): s lies right of i -> r when > 0
-    # the largest coordinate range is the largest difference of two points; eps = 1e-9 * scale * scale
-    scale = d.amax((1, 2, 3, 4), keepdim=True).clamp_min(1e-6)  # (B, 1, 1, 1, 1)
-    eps = torch.addcmul(_const((0.0,), (1,), dev), scale, scale, value=1e-9)
-    valid = (neg_cross <= eps).all(3, keepdim=True) & (len2 > eps)
-    # -1 for a non-candidate, -0.5 on the diagonal: with no candidate the argmax is the point itself
-    stay = _cached(("stay", n, str(dev)),
-                   lambda: (torch.eye(n, device=dev) * 0.5 - 1.0).view(n, n, 1, 1).expand(n, n, 1, 2).contiguous())
-    succ = torch.where(valid, len2, stay).argmax(2, keepdim=True)  # (B, n, 1, 1, 2)
-    key = (p * _const((1e6, 1.0), (2,), dev)).sum(-1, keepdim=True)  # lowest x, ties: lowest y
-    ar = _cached(("arange2", n, str(dev)),
-                 lambda: torch.arange(n, device=dev).view(n, 1, 1, 1).expand(n, 1, 1, 2).contiguous())
-    on = (ar == key.argmin(1, keepdim=True)).to(torch.uint8)  # the start (uint8: CUDA has no bool scatter-max)
-    jump = succ
-    steps = max(1, math.ceil(math.log2(n)))
-    for k in range(steps):  # on: the walk's first 2^(k+1) vertices; jump: 2^k steps of it
-        on = on.scatter_reduce(1, jump, on, "amax")
-        if k < steps - 1:
-            jump = jump.gather(1, jump)
-    return succ, on, d
+    valid = (neg_cross <= eps).all(3, keepdim=True)  # r = i is always a candidate, of length 0
+    # -1 for a non-candidate, broadcast to (B, n, n, 1, 2) so that the argmax is gather's index twice
+    succ = torch.where(valid, len2, _const((-1.0, -1.0), (2,), dev, torch.float64)).argmax(2, keepdim=True)
+    return d.gather(2, succ).to(p.dtype)  # the float32 difference, bit for bit (rounded from the exact one)
 
 
 def _hull_mask(p: torch.Tensor, h: int, w: int) -> torch.Tensor:
     """(B, n, 1, 1, 2) points -> (B, 1, h, w) mask of their convex hull: a pixel is inside when it lies left of
-    or on every hull edge, one (B, n, h, w) comparison; points off the hull get a zero edge, which every
-    pixel passes."""
-    succ, on, d = _hull_successors(p)
-    ex, ey = (d.gather(2, succ) * on).unbind(-1)  # edge vectors (B, n, 1, 1)
+    or on every point's hull edge, one (B, n, h, w) comparison."""
+    ex, ey = _hull_edges(p, _hull_eps(h, w)).unbind(-1)  # edge vectors (B, n, 1, 1)
     ax, ay = p.unbind(-1)
     xs, ys = _centres(h, w, p.device)
     return (ex * (ys - ay) >= ey * (xs - ax)).all(1, keepdim=True)
@@ -434,11 +447,12 @@ def _hull_mask(p: torch.Tensor, h: int, w: int) -> torch.Tensor:
 
 def convex_hull_edges(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Points (B, n, 2) -> edge starts and ends (B, n, 2): point i -> its hull successor, counter-clockwise
-    with y up (clockwise on screen); points off the hull get a zero-length edge (start == end)."""
+    with y up (clockwise on screen); points inside get a zero-length edge (start == end), points between two
+    vertices on a hull edge an edge along it. For drawing: the tolerance comes from the points' extent."""
     b, n, _ = points.shape
     p = points.reshape(b, n, 1, 1, 2)
-    succ, on, _ = _hull_successors(p)
-    return points, torch.where(on.bool(), p.gather(1, succ), p).view(b, n, 2)
+    side = float(points.abs().amax()) if points.numel() else 1.0
+    return points, (p + _hull_edges(p, _hull_eps(side, side))).view(b, n, 2)
 
 
 def polygon_masks(points: torch.Tensor, h: int, w: int) -> torch.Tensor:
@@ -479,30 +493,21 @@ def _apply(images: torch.Tensor, erasings: Sequence[_Erasing], draws: ErasingDra
         out = images
         mask = torch.zeros(images.shape[0], 1, h, w, dtype=torch.bool, device=dev)
         return (out, mask.squeeze(1)) if return_mask else out
-    if len({e.attempts for e in erasings}) == 1:  # one pass for all (a mixed log ratio is a where)
-        u = draws.rects[0] if len(erasings) == 1 else torch.cat(draws.rects)
-        a = draws.apply[0] if len(erasings) == 1 else torch.cat(draws.apply)
-        boxes = _sample_rects(u, a, erasings, h, w).unbind(0)
-    else:
-        boxes = [_sample_rects(u, a, [e], h, w)[0]
-                 for e, u, a in zip(erasings, draws.rects, draws.apply, strict=True)]
+    boxes = _sample_rects(draws.rects, draws.apply, erasings, h, w).unbind(0)  # RE's and RPE's in one pass
     masks = []
     for e, box, u in zip(erasings, boxes, draws.points, strict=True):  # box (B, 1, 1, 1, 4), NaN: no erasing
         if e.polygon:  # Algorithm 1 lines 16-21: n points in the rectangle, their hull (MinPolygon)
             lo, nhi = box.split(2, -1)  # x0, y0 and -x1, -y1
             masks.append(_hull_mask(lo - (nhi + lo) * u, h, w))  # x0 + (x1 - x0) u, bit for bit
-        else:  # x0 <= x < x1 and y0 <= y < y1: one comparison against the (4, h, w) grid
-            masks.append((_rect_grid(h, w, dev) >= box.view(-1, 4, 1, 1)).all(1, keepdim=True))
+        else:  # x0 <= x < x1 and y0 <= y < y1: one comparison against the (h, w, 4) grid
+            masks.append((_rect_grid(h, w, dev) >= box).all(-1))
     values = [e.value for e in erasings]
     if len(masks) > 1 and all(isinstance(v, str) for v in values) and len(set(values)) == 1:
-        # one fill for all: pick each pixel's raw draw (the last erasing's wins), then transform it once
-        raw = draws.fills[0]
-        for m, f in zip(masks[1:], draws.fills[1:], strict=True):
-            raw = torch.where(m, f, raw)
+        # one fill for all (one shared draw): where any erasing covers a pixel, it takes the fill
         any_mask = masks[0]
         for m in masks[1:]:
             any_mask = any_mask | m
-        out = torch.where(any_mask, _fill_values(raw, values[0], images.dtype, c, dev), images)
+        out = torch.where(any_mask, _fill_values(draws.fills[-1], values[0], images.dtype, c, dev), images)
     else:
         out, any_mask = images, None
         for e, m, f in zip(erasings, masks, draws.fills, strict=True):
@@ -587,7 +592,7 @@ def _erasings(cfg: ErasingConfig) -> list[_Erasing]:
 def draw_erasing(shape: Sequence[int], cfg: ErasingConfig, generator: torch.Generator | None = None,
                  device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> ErasingDraws:
     """The random draws of a run's erasing for images of ``shape`` (B, C, H, W): plain torch.rand / randint /
-    randn calls in a fixed order (RE's, then RPE's), the same numbers as the per-call functions draw."""
+    randn calls in a fixed order (see :class:`ErasingDraws`)."""
     return _draw(_erasings(cfg), shape, dtype, device, generator)
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -32,6 +31,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+from .staging import staging_folder, swap_in
 
 NUM_CAMERAS = 6
 
@@ -390,10 +391,7 @@ def _complete(dest: Path, p: SynthProfile) -> bool:
 
 
 def _write(root: str | Path, dest: Path, p: SynthProfile, workers: int | None, verbose: bool) -> Path:
-    tmp = Path(root) / f".{p.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    for folder in ("bounding_box_train", "bounding_box_test", "query"):
-        (tmp / folder).mkdir(parents=True)
+    tmp = staging_folder(root, p.name)
     jobs = _plan(p)
     workers = workers or min(4, os.cpu_count() or 1)
     chunks = [jobs[i :: max(1, workers * 4)] for i in range(max(1, workers * 4))]
@@ -410,11 +408,7 @@ def _write(root: str | Path, dest: Path, p: SynthProfile, workers: int | None, v
     seconds = time.time() - t0
     (tmp / "synthreid.json").write_text(json.dumps({"profile": asdict(p), "images": len(jobs),
                                                    "seconds": round(seconds, 1)}, indent=2))
-    if dest.is_symlink():
-        dest.unlink()
-    elif dest.exists():
-        shutil.rmtree(dest)
-    os.replace(tmp, dest)
+    swap_in(tmp, dest)
     if verbose:
         print(f"SynthReID: {len(jobs)} images in {seconds:.1f} s.", flush=True)
     return dest
