@@ -414,7 +414,7 @@ def _hull_eps(h: float, w: float) -> float:
 
 
 def _hull_edges(p: torch.Tensor, eps: float) -> torch.Tensor:
-    """Every point's hull edge: p (B, n, 1, 1, 2) -> (B, n, 1, 1, 2), P_succ(i) - P_i in p's dtype.
+    """Every point's hull edge: p (B, n, 1, 1, 2) -> (B, 2, n, 1, 1), P_succ(i) - P_i in p's dtype.
 
     Edge i -> r is a candidate when every point lies left of or on it (cross product >= -eps, a (B, n, n, n)
     test in float64); a point's successor is its farthest candidate. A hull vertex's is the next vertex
@@ -425,21 +425,25 @@ def _hull_edges(p: torch.Tensor, eps: float) -> torch.Tensor:
     both directions of their line, where the former float32 walk could lose one (docs/READINGS.md).
     """
     dev = p.device
-    q = p.double()
-    d = q.transpose(1, 2) - q  # (B, i, r, 1, 2): P_r - P_i, exact
-    len2 = (d * d).sum(-1, keepdim=True)  # (B, i, r, 1, 1)
-    js = d.transpose(2, 3).flip(-1) * _const((-1.0, 1.0), (2,), dev, torch.float64)  # (B, i, 1, s, 2): -dy_s, dx_s
-    neg_cross = (d * js).sum(-1, keepdim=True)  # -(d_r x d_s): s lies right of i -> r when > 0
-    valid = (neg_cross <= eps).all(3, keepdim=True)  # r = i is always a candidate, of length 0
-    # -1 for a non-candidate, broadcast to (B, n, n, 1, 2) so that the argmax is gather's index twice
-    succ = torch.where(valid, len2, _const((-1.0, -1.0), (2,), dev, torch.float64)).argmax(2, keepdim=True)
-    return d.gather(2, succ).to(p.dtype)  # the float32 difference, bit for bit (rounded from the exact one)
+    # coordinate-major (B, 2, n, 1, 1): the sums over the two coordinates add two blocks instead of reducing a
+    # size-2 innermost dimension, which is 4-6x slower on the CPU in float64
+    q = p.permute(0, 4, 1, 2, 3).to(torch.float64, memory_format=torch.contiguous_format)
+    d = q.transpose(2, 3) - q  # (B, 2, i, r, 1): P_r - P_i, exact
+    # |P_r - P_i|: orders the candidates as their squared length does (distinct float32 points differ far
+    # beyond the square root's rounding), in one operator
+    dist = torch.linalg.vector_norm(d, dim=1, keepdim=True)  # (B, 1, i, r, 1)
+    js = d.transpose(3, 4).flip(1) * _const((-1.0, 1.0), (1, 2, 1, 1, 1), dev, torch.float64)  # (B, 2, i, 1, s)
+    neg_cross = (d * js).sum(1, keepdim=True)  # (B, 1, i, r, s): -(d_r x d_s), s right of i -> r when > 0
+    valid = (neg_cross <= eps).all(4, keepdim=True)  # r = i is always a candidate, of length 0
+    # -1 for a non-candidate, broadcast to (B, 2, n, n, 1) so that the argmax is gather's index twice
+    succ = torch.where(valid, dist, _const((-1.0, -1.0), (1, 2, 1, 1, 1), dev, torch.float64)).argmax(3, keepdim=True)
+    return d.gather(3, succ).to(p.dtype)  # (B, 2, n, 1, 1): the float32 difference, rounded from the exact one
 
 
 def _hull_mask(p: torch.Tensor, h: int, w: int) -> torch.Tensor:
     """(B, n, 1, 1, 2) points -> (B, 1, h, w) mask of their convex hull: a pixel is inside when it lies left of
     or on every point's hull edge, one (B, n, h, w) comparison."""
-    ex, ey = _hull_edges(p, _hull_eps(h, w)).unbind(-1)  # edge vectors (B, n, 1, 1)
+    ex, ey = _hull_edges(p, _hull_eps(h, w)).unbind(1)  # edge vectors (B, n, 1, 1)
     ax, ay = p.unbind(-1)
     xs, ys = _centres(h, w, p.device)
     return (ex * (ys - ay) >= ey * (xs - ax)).all(1, keepdim=True)
@@ -452,7 +456,7 @@ def convex_hull_edges(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
     b, n, _ = points.shape
     p = points.reshape(b, n, 1, 1, 2)
     side = float(points.abs().amax()) if points.numel() else 1.0
-    return points, (p + _hull_edges(p, _hull_eps(side, side))).view(b, n, 2)
+    return points, (p + _hull_edges(p, _hull_eps(side, side)).permute(0, 2, 3, 4, 1)).view(b, n, 2)
 
 
 def polygon_masks(points: torch.Tensor, h: int, w: int) -> torch.Tensor:
