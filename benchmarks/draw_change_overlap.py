@@ -76,6 +76,12 @@ def verdicts(text: str) -> dict[str, dict[str, int]]:
     return out
 
 
+def old_text(rev: str, rel: str) -> str | None:
+    """The file ``rel`` at ``rev``, or None where it did not exist."""
+    r = subprocess.run(["git", "show", f"{rev}:{rel}"], cwd=ROOT, capture_output=True, text=True)
+    return r.stdout if r.returncode == 0 else None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--old-rev", required=True, help="git revision holding the old figures")
@@ -87,13 +93,11 @@ def main() -> None:
     if not files:
         sys.exit(f"error: no tables under {folder}; run make reproduce first")
     total = {"cells": 0, "identical": 0, "overlap": 0, "apart": [], "unmatched_rows": 0}
-    per_file = {}
+    per_file, olds = {}, {}
     for f in files:
         rel = f.relative_to(ROOT).as_posix()
-        try:
-            old = subprocess.run(["git", "show", f"{a.old_rev}:{rel}"], cwd=ROOT, capture_output=True, text=True,
-                                 check=True).stdout
-        except subprocess.CalledProcessError:
+        old = olds[f.name] = old_text(a.old_rev, rel)
+        if old is None:
             continue
         r = compare(old, f.read_text(), rel)
         per_file[rel] = {k: (len(v) if k == "apart" else v) for k, v in r.items()}
@@ -101,8 +105,7 @@ def main() -> None:
             total[k] += r[k]
         total["apart"] += r["apart"]
     claims = folder / "claims.md"
-    old_claims = subprocess.run(["git", "show", f"{a.old_rev}:{claims.relative_to(ROOT).as_posix()}"], cwd=ROOT,
-                                capture_output=True, text=True).stdout
+    old_claims = olds.get("claims.md") or ""
     out = {"old_rev": a.old_rev, "figures": a.figures, **{k: total[k] for k in ("cells", "identical", "overlap",
                                                                                  "unmatched_rows")},
            "apart": total["apart"], "claim_verdicts_old": verdicts(old_claims),

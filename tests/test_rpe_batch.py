@@ -28,7 +28,9 @@ from henetlib.rpe import (
 
 # ---------------------------------------------------------------------------------------------------------
 # Reference: the batched path of henetlib/rpe.py as it was before issue 20 (commit 0f47ba5), copied verbatim
-# but for names, so that the lean version can be checked bit for bit against it.
+# but for names, so that the lean version can be checked bit for bit against it. Its arithmetic is split into
+# helpers (rectangles, points, rectangle mask, pixel test, normalisation) that the former functions call on
+# their own draws and _reference_from_draws calls on the lean version's.
 
 _MEAN = (0.485, 0.456, 0.406)
 _STD = (0.229, 0.224, 0.225)
@@ -39,11 +41,17 @@ def _reference_random_fill(shape, dtype, device, value="random", generator=None,
         return torch.randint(0, 256, tuple(shape), generator=generator, device=device, dtype=torch.uint8)
     if value == "normal":
         return torch.randn(tuple(shape), generator=generator, device=device, dtype=torch.float32).to(dtype)
-    v = torch.randint(0, 256, tuple(shape), generator=generator, device=device, dtype=torch.uint8).float() / 255
-    view = [1] * len(shape)
+    v = torch.randint(0, 256, tuple(shape), generator=generator, device=device, dtype=torch.uint8)
+    return _reference_normalise(v, dtype, channel_dim)
+
+
+def _reference_normalise(v, dtype, channel_dim):
+    """Rand(0, 255) (uint8) through the ImageNet normalisation, as the former fill did it."""
+    v = v.float() / 255
+    view = [1] * v.dim()
     view[channel_dim] = -1
-    mean = torch.tensor(_MEAN, device=device).view(view)
-    std = torch.tensor(_STD, device=device).view(view)
+    mean = torch.tensor(_MEAN, device=v.device).view(view)
+    std = torch.tensor(_STD, device=v.device).view(view)
     return ((v - mean) / std).to(dtype)
 
 
@@ -98,11 +106,15 @@ def _reference_convex_hull_edges(points):
 
 
 def _reference_polygon_masks(points, h, w):
-    a, e = _reference_convex_hull_edges(points)
-    dev = points.device
-    ys = torch.arange(h, device=dev, dtype=points.dtype) + 0.5
-    xs = torch.arange(w, device=dev, dtype=points.dtype) + 0.5
-    inside = torch.ones(points.shape[0], h, w, dtype=torch.bool, device=dev)
+    return _reference_edge_masks(*_reference_convex_hull_edges(points), h, w)
+
+
+def _reference_edge_masks(a, e, h, w):
+    """The former pixel test: left of or on every edge a[:, k] -> e[:, k] (B, K, 2)."""
+    dev = a.device
+    ys = torch.arange(h, device=dev, dtype=a.dtype) + 0.5
+    xs = torch.arange(w, device=dev, dtype=a.dtype) + 0.5
+    inside = torch.ones(a.shape[0], h, w, dtype=torch.bool, device=dev)
     for k in range(a.shape[1]):
         ex = (e[:, k, 0] - a[:, k, 0])[:, None, None]
         ey = (e[:, k, 1] - a[:, k, 1])[:, None, None]
@@ -117,9 +129,26 @@ def _reference_fill_batch(images, mask, value, generator):
     if isinstance(value, str):
         fill = _reference_random_fill(images.shape, images.dtype, images.device, value, generator, channel_dim=1)
     else:
-        vals = torch.as_tensor(value, dtype=images.dtype, device=images.device).reshape(1, -1, 1, 1)
-        fill = vals.expand_as(images)
+        fill = _reference_constant_fill(images, value)
     return torch.where(m, fill, images)
+
+
+def _reference_constant_fill(images, value):
+    return torch.as_tensor(value, dtype=images.dtype, device=images.device).reshape(1, -1, 1, 1).expand_as(images)
+
+
+def _reference_points(x0, y0, x1, y1, u):
+    """RPE's n points in the rectangle from uniforms u (B, n, 2)."""
+    return torch.stack([x0[:, None] + (x1 - x0)[:, None] * u[..., 0],
+                        y0[:, None] + (y1 - y0)[:, None] * u[..., 1]], dim=-1)
+
+
+def _reference_rect_mask(x0, y0, x1, y1, live, h, w):
+    """RE's half-open rectangle, where ``live`` (applied and fitted)."""
+    ys = torch.arange(h, device=x0.device)[None, :, None] + 0.5
+    xs = torch.arange(w, device=x0.device)[None, None, :] + 0.5
+    return ((xs >= x0[:, None, None]) & (xs < x1[:, None, None]) & (ys >= y0[:, None, None])
+            & (ys < y1[:, None, None]) & live[:, None, None])
 
 
 def _reference_rpe_batch(images, p=0.5, sl=0.02, sh=0.45, r=0.35, n=20, value="random", generator=None,
@@ -129,9 +158,7 @@ def _reference_rpe_batch(images, p=0.5, sl=0.02, sh=0.45, r=0.35, n=20, value="r
     apply = torch.rand(b, generator=generator, device=dev) < p
     x0, y0, x1, y1, ok = _reference_sample_rects(b, h, w, sl, sh, r, dev, generator, attempts, log_ratio=False)
     u = torch.rand(b, n, 2, generator=generator, device=dev)
-    pts = torch.stack([x0[:, None] + (x1 - x0)[:, None] * u[..., 0],
-                       y0[:, None] + (y1 - y0)[:, None] * u[..., 1]], dim=-1)
-    mask = _reference_polygon_masks(pts, h, w) & (apply & ok)[:, None, None]
+    mask = _reference_polygon_masks(_reference_points(x0, y0, x1, y1, u), h, w) & (apply & ok)[:, None, None]
     out = _reference_fill_batch(images, mask, value, generator)
     return (out, mask) if return_mask else out
 
@@ -145,10 +172,7 @@ def _reference_re_batch(images, p=0.5, sl=0.02, sh=0.4, r=0.3, value="random", g
     apply = torch.rand(b, generator=generator, device=dev) < p
     x0, y0, x1, y1, ok = _reference_sample_rects(b, h, w, sl, sh, r, dev, generator, attempts,
                                                  log_ratio=impl == "torchvision")
-    ys = torch.arange(h, device=dev)[None, :, None] + 0.5
-    xs = torch.arange(w, device=dev)[None, None, :] + 0.5
-    mask = ((xs >= x0[:, None, None]) & (xs < x1[:, None, None]) & (ys >= y0[:, None, None])
-            & (ys < y1[:, None, None]) & (apply & ok)[:, None, None])
+    mask = _reference_rect_mask(x0, y0, x1, y1, apply & ok, h, w)
     out = _reference_fill_batch(images, mask, value, generator)
     return (out, mask) if return_mask else out
 
@@ -173,10 +197,9 @@ def _reference_fill_from_raw(raw, images, value):
         if images.dtype == torch.uint8:
             return raw
         if raw.dtype == torch.int64:
-            v = raw.to(torch.uint8).float() / 255
-            return ((v - torch.tensor(_MEAN).view(1, -1, 1, 1)) / torch.tensor(_STD).view(1, -1, 1, 1)).to(images.dtype)
+            return _reference_normalise(raw.to(torch.uint8), images.dtype, 1)
         return raw.to(images.dtype)
-    return torch.as_tensor(value, dtype=images.dtype).reshape(1, -1, 1, 1).expand_as(images)
+    return _reference_constant_fill(images, value)
 
 
 def _reference_erase_from_draws(images, cfg, draws):
@@ -193,15 +216,10 @@ def _reference_from_draws(images, erasings, draws):
         u = draws.rects[k].reshape(b, -1, 4)[:, :-1]
         x0, y0, x1, y1, ok = _reference_rects(u, h, w, e.sl, e.sh, e.r, e.log_ratio)
         if e.polygon:
-            pu = draws.points[k].reshape(b, -1, 2)
-            pts = torch.stack([x0[:, None] + (x1 - x0)[:, None] * pu[..., 0],
-                               y0[:, None] + (y1 - y0)[:, None] * pu[..., 1]], dim=-1)
+            pts = _reference_points(x0, y0, x1, y1, draws.points[k].reshape(b, -1, 2))
             m = _reference_polygon_masks(pts, h, w) & (apply & ok)[:, None, None]
         else:
-            ys = torch.arange(h)[None, :, None] + 0.5
-            xs = torch.arange(w)[None, None, :] + 0.5
-            m = ((xs >= x0[:, None, None]) & (xs < x1[:, None, None]) & (ys >= y0[:, None, None])
-                 & (ys < y1[:, None, None]) & (apply & ok)[:, None, None])
+            m = _reference_rect_mask(x0, y0, x1, y1, apply & ok, h, w)
         images = torch.where(m[:, None], _reference_fill_from_raw(draws.fills[k], images, e.value), images)
         mask |= m
     return images, mask
@@ -209,7 +227,8 @@ def _reference_from_draws(images, erasings, draws):
 
 def _exact_hull_masks(points, h, w):
     """The exact convex hull (rational arithmetic, Andrew's monotone chain, strict vertices only,
-    counter-clockwise with y up), then the former float32 pixel test on its edges: what the masks must be."""
+    counter-clockwise with y up), then the former float32 pixel test on its edges (zero edges after the last
+    vertex, which every pixel passes): what the masks must be."""
     b, n, _ = points.shape
     starts = points.clone()
     ends = points.clone()
@@ -233,11 +252,7 @@ def _exact_hull_masks(points, h, w):
             ends[i, k] = torch.tensor([float(nxt[0]), float(nxt[1])])
         starts[i, len(hull):] = 0.0
         ends[i, len(hull):] = 0.0
-    ex, ey = (ends - starts).unbind(-1)
-    ax, ay = starts.unbind(-1)
-    ys = (torch.arange(h) + 0.5).view(1, 1, h, 1)
-    xs = (torch.arange(w) + 0.5).view(1, 1, 1, w)
-    return (ex[..., None, None] * (ys - ay[..., None, None]) >= ey[..., None, None] * (xs - ax[..., None, None])).all(1)
+    return _reference_edge_masks(starts, ends, h, w)
 
 
 # ---------------------------------------------------------------------------------------------------------
