@@ -13,8 +13,9 @@ import argparse
 import numpy as np
 import torch
 
-from henetlib.data import build_dataset, read_image
-from henetlib.evaluation import evaluate_ranking, pairwise_distance
+from henetlib.data.datasets import build_dataset
+from henetlib.data.images import read_image
+from henetlib.engine.evaluation import evaluate_ranking, pairwise_distance
 
 
 def descriptor(path: str, bins: int = 8) -> torch.Tensor:

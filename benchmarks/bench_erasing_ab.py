@@ -21,7 +21,10 @@ CHILD = """
 import sys, torch
 sys.path.insert(0, sys.argv[1])
 torch.set_num_threads(1)
-from henetlib.rpe import ErasingConfig, erase_batch
+try:
+    from henetlib.method.rpe import ErasingConfig, erase_batch
+except ImportError:  # a checkout from before the wings
+    from henetlib.rpe import ErasingConfig, erase_batch
 cfg = ErasingConfig("re+rpe", p=0.5, n=20)
 x = torch.randn(32, 3, 64, 32, generator=torch.Generator().manual_seed(0))
 g = torch.Generator().manual_seed(0)
@@ -47,8 +50,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--calls", type=int, default=50)
     a = ap.parse_args()
-    if not (a.old / "henetlib" / "rpe.py").exists():
-        sys.exit(f"error: {a.old} holds no henetlib/rpe.py; make it with 'git worktree add {a.old} <commit>'")
+    if not any((a.old / "henetlib" / f).exists() for f in ("method/rpe.py", "rpe.py")):
+        sys.exit(f"error: {a.old} holds no henetlib/method/rpe.py or henetlib/rpe.py; make it with 'git worktree add {a.old} <commit>'")
     here = Path(__file__).resolve().parents[1]
     res: dict[str, list[float]] = {"old": [], "new": []}
     for _ in range(a.rounds):

@@ -11,8 +11,8 @@ import time
 import numpy as np
 import torch
 
-from henetlib.evaluation import evaluate_ranking
-from henetlib.utils import hardware_string, pick_device
+from henetlib.engine.evaluation import evaluate_ranking
+from henetlib.system.runtime import hardware_string, pick_device
 
 
 def per_query_loop(d, qp, gp, qc, gc, max_rank=50):

@@ -15,17 +15,17 @@ import warnings
 
 import torch
 
-from henetlib.efficiency import measure
-from henetlib.losses import HENetLoss, LossConfig
-from henetlib.model import HENet
-from henetlib.rpe import ErasingConfig, erase_batch
-from henetlib.utils import hardware_string, pick_device
+from henetlib.engine.efficiency import measure
+from henetlib.method.losses import HENetLoss, LossConfig
+from henetlib.method.model import HENet
+from henetlib.method.rpe import ErasingConfig, erase_batch
+from henetlib.system.runtime import hardware_string, pick_device
 
 
 def train_speed(args, dev) -> float:
     """Training img/s of one full step, with the device-resident data path (uint8 store -> gather, resize,
     flip, normalise, erasing) included; prints the share of data, forward, backward and optimizer."""
-    from henetlib.data import preprocess
+    from henetlib.data.datasets import preprocess
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -24,7 +24,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from henetlib.rpe import (  # noqa: E402
+from henetlib.method.rpe import (
     ErasingConfig,
     RandomPolygonErasing,
     erase_batch,
@@ -32,7 +32,7 @@ from henetlib.rpe import (  # noqa: E402
     random_erasing_batch,
     random_polygon_erasing_batch,
 )
-from henetlib.utils import hardware_string, pick_device  # noqa: E402
+from henetlib.system.runtime import hardware_string, pick_device
 
 
 def per_image(t, img, n=300):

@@ -33,7 +33,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 if __package__ in (None, ""):
     sys.path.append(str(Path(__file__).resolve().parents[1]))  # after PYTHONPATH: an old checkout can be measured
 
-from henetlib.train import build_for, make_config  # noqa: E402
+from henetlib.engine.config import make_config
+from henetlib.engine.train import build_for
 
 # Operators that wait for the device: a scalar read, a data-dependent output shape, a comparison returning a
 # Python bool. Boolean-mask indexing (x[mask], x[mask] = v) is nonzero() underneath and is caught apart.
@@ -160,19 +161,19 @@ class Bench:
         self.gen = torch.Generator(device=dev).manual_seed(seed + 7)
         self.erasing = cfg.erasing_config
         try:  # the training engine's own step where it has one (henetlib after issue 20)
-            from henetlib.train import TrainStep
+            from henetlib.engine.train import TrainStep
         except ImportError:
             TrainStep = None
         self.train_step = TrainStep(self.model, self.criterion, self.opt, self.amp, self.cl) if TrainStep else None
 
     def data(self) -> torch.Tensor:
-        from henetlib.data import preprocess
+        from henetlib.data.datasets import preprocess
 
         flip = torch.rand(len(self.idx), generator=self.gen, device=self.dev) < 0.5
         return preprocess(self.store[self.idx], self.cfg.input_size, flip)
 
     def erase(self, clean: torch.Tensor) -> torch.Tensor:
-        from henetlib.rpe import erase_batch
+        from henetlib.method.rpe import erase_batch
 
         return erase_batch(clean, self.erasing, self.gen) if self.erasing.mode != "none" else clean
 
@@ -233,7 +234,7 @@ def time_steps(b: Bench, steps: int, warmup: int, mode: str) -> float:
     if mode == "eager":
         run = b.step
     else:
-        from henetlib.train import TrainStep
+        from henetlib.engine.train import TrainStep
 
         if mode == "cuda-graph":  # a capturable Adam with a tensor lr, as the training engine builds it
             b.opt = torch.optim.Adam(b.model.parameters(), lr=torch.tensor(b.cfg.lr, device=b.dev),

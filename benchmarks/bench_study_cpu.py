@@ -32,13 +32,19 @@ CHILD = r"""
 import json, sys, time, warnings
 warnings.filterwarnings("ignore")
 import torch
-from henetlib import train as T
-from henetlib.data import build_dataset
+try:
+    from henetlib.data.datasets import build_dataset
+    from henetlib.engine import train as T
+    from henetlib.engine.config import TrainConfig
+except ImportError:  # a checkout from before the wings
+    from henetlib import train as T
+    from henetlib.data import build_dataset
+    TrainConfig = T.TrainConfig
 spec = json.loads(sys.argv[1])
 out = []
 ds = None
 for d in spec["configs"]:
-    cfg = T.TrainConfig.from_dict({**d, "epochs": spec["epochs"], "checkpoint_every": 10**6, "device": "cpu"})
+    cfg = TrainConfig.from_dict({**d, "epochs": spec["epochs"], "checkpoint_every": 10**6, "device": "cpu"})
     if ds is None:
         ds = build_dataset(cfg.dataset, cfg.data_root, cfg.synth_size, verbose=False)
     t0 = time.perf_counter()
@@ -72,13 +78,14 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2, help="old/new alternations")
     ap.add_argument("--out", type=Path, default=None, help="write the measurements as JSON")
     a = ap.parse_args()
-    if not (a.old / "henetlib" / "train.py").exists():
-        raise SystemExit(f"--old {a.old}: no henetlib/train.py there; pass a checkout (git worktree add DIR COMMIT).")
+    if not any((a.old / "henetlib" / f).exists() for f in ("engine/train.py", "train.py")):
+        raise SystemExit(f"--old {a.old}: no henetlib/engine/train.py (or henetlib/train.py) there; pass a checkout "
+                         "(git worktree add DIR COMMIT).")
     sys.path.insert(0, str(ROOT))
     from dataclasses import asdict
 
-    from henetlib.study import study_configs
-    from henetlib.train import PROFILES
+    from henetlib.engine.config import PROFILES
+    from henetlib.study.grids import study_configs
 
     configs = [asdict(c) for _, c in study_configs(a.profile)]
     spec = {"configs": configs, "epochs": a.epochs}

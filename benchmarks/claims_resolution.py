@@ -9,8 +9,8 @@ noise-model design that replaced "more seeds" for the default is validated by be
 import time
 import warnings
 
-from henetlib import claims
-from henetlib import experiments as ex
+from henetlib.study import tables
+from henetlib.verdicts import claims, scoreboard
 
 warnings.filterwarnings("ignore")
 
@@ -21,10 +21,10 @@ variants = {"baseline: seed 0, 8 epochs": dict(seeds=(0,)),
 rows = []
 for name, kw in variants.items():
     t0 = time.time()
-    ctx = ex.StudyContext("smoke", "cpu", **kw)
-    b = claims.scoreboard(ctx, claims=subset)
+    ctx = tables.StudyContext("smoke", "cpu", **kw)
+    b = scoreboard.scoreboard(ctx, claims=subset)
     v = b["verdict"].value_counts()
-    print(claims.summary_line(b, "smoke"), flush=True)
+    print(scoreboard.summary_line(b, "smoke"), flush=True)
     rows.append((name, int(v.get("reproduced", 0)), int(v.get("contradicted", 0)), int(v.get("unresolved", 0)),
                  round(float((b.hi - b.lo).mean()), 2), round(time.time() - t0)))
     print(rows[-1], flush=True)

@@ -22,9 +22,10 @@ from pathlib import Path
 
 from regime_schedule import PROBES  # the same two probes as the schedule search (benchmarks/ is on sys.path)
 
-from henetlib import pretrain, runner
-from henetlib.train import FINETUNE, make_config
-from henetlib.utils import hardware_string, results_dir
+from henetlib.engine import cache, pretrain
+from henetlib.engine.config import FINETUNE, make_config
+from henetlib.system.files import results_dir
+from henetlib.system.runtime import hardware_string
 
 
 def main() -> None:
@@ -42,7 +43,7 @@ def main() -> None:
     rows = []
     for start, kw in starts.items():
         for probe, pk in PROBES.items():
-            res = runner.run(make_config("smoke", device="cpu", **kw, **pk), progress=False)
+            res = cache.run(make_config("smoke", device="cpu", **kw, **pk), progress=False)
             r = res.regime
             rows.append({"start": start, "probe": probe, "R1": round(res.metrics["R1"], 2),
                          "mAP": round(res.metrics["mAP"], 2), "train_fit": r.get("train_fit"),

@@ -38,8 +38,8 @@ import time
 import warnings
 from pathlib import Path
 
-from henetlib import runner
-from henetlib.train import make_config
+from henetlib.engine import cache
+from henetlib.engine.config import make_config
 
 PROBES = {"all losses, no erasing": {}, "all losses, RE+RPE(20) p=0.5": dict(erasing="re+rpe", erasing_p=0.5)}
 
@@ -70,7 +70,7 @@ def main() -> None:
     if args.reference_epochs:  # the reference fit from the probes' own longer schedule
         ref = []
         for name, kw in PROBES.items():
-            r = runner.run(probe_config(args, kw, args.reference_epochs), progress=False).regime
+            r = cache.run(probe_config(args, kw, args.reference_epochs), progress=False).regime
             ref.append(r["train_fit"]["mAP"])
             print(json.dumps({"reference_epochs": args.reference_epochs, "probe": name, "train_fit": r["train_fit"],
                               "gain": r.get("fit_gain_last")}), flush=True)
@@ -82,7 +82,7 @@ def main() -> None:
         for name, kw in probes:
             cfg = probe_config(args, kw, epochs, lr)
             t0 = time.time()
-            res = runner.run(cfg, progress=False)
+            res = cache.run(cfg, progress=False)
             r = res.regime
             fit = (r.get("train_fit") or {}).get("mAP")
             i = list(PROBES).index(name)

@@ -36,8 +36,11 @@ from pathlib import Path
 
 import numpy as np
 
-from henetlib import claims, noise
-from henetlib import experiments as ex
+from henetlib.engine import cache
+from henetlib.output import export, style
+from henetlib.study import noise_model as study_noise_model
+from henetlib.study import tables
+from henetlib.verdicts import claims, noise, scoreboard, scores
 
 warnings.filterwarnings("ignore")
 ALL_GRIDS = ("table1", "table2", "table3", "table4", "fig4", "fig5")
@@ -47,29 +50,29 @@ def run(profile: str, n_seeds: int, grids: tuple[str, ...], device: str, n_boot:
         save_model: bool, finetune: bool | None = None) -> dict:
     if n_seeds < 3:
         raise SystemExit("--seeds must be at least 3 (seed 0 plus a held-out noise model of two or more seeds).")
-    from henetlib.study import default_finetune
+    from henetlib.study.grids import default_finetune
 
     finetune = default_finetune(profile) if finetune is None else finetune  # None: the profile's default regime
     t0 = time.time()
-    ctx_all = ex.StudyContext(profile, device, seeds=tuple(range(n_seeds)), finetune=finetune)
-    data_all = claims.collect(ctx_all, set(grids), train=True, progress=True)
+    ctx_all = tables.StudyContext(profile, device, seeds=tuple(range(n_seeds)), finetune=finetune)
+    data_all = scores.collect(ctx_all, set(grids), train=True, progress=True)
     t_train = time.time() - t0
     rest_idx = list(range(1, n_seeds))
-    ctx_rest = ex.StudyContext(profile, device, seeds=tuple(rest_idx), finetune=finetune)
+    ctx_rest = tables.StudyContext(profile, device, seeds=tuple(rest_idx), finetune=finetune)
     data_rest = data_all.subset(rest_idx)
     data_0 = data_all.subset([0])
-    ctx_0 = ex.StudyContext(profile, device, seeds=(0,), finetune=finetune)
+    ctx_0 = tables.StudyContext(profile, device, seeds=(0,), finetune=finetune)
 
     model_rest = noise.estimate(ctx_rest, train=False, data=data_rest)
     model_all = noise.estimate(ctx_all, train=False, data=data_all)
     if save_model:
         print(f"noise model written to {model_all.save()}")
-    held_out = noise.NoiseStatus(model_rest, True, [], f"noise model from held-out seeds {rest_idx}")
-    none = noise.NoiseStatus(None, False, [], "query-level only")
+    held_out = study_noise_model.NoiseStatus(model_rest, True, [], f"noise model from held-out seeds {rest_idx}")
+    none = study_noise_model.NoiseStatus(None, False, [], "query-level only")
     cl = [c for c in claims.for_profile(profile) if c.grid in grids and c.kind != "efficiency"]
 
     def board(ctx, data, st):
-        return claims.scoreboard(ctx, n_boot=n_boot, claims=cl, data=data, noise_model=st, efficiency={})
+        return scoreboard.scoreboard(ctx, n_boot=n_boot, claims=cl, data=data, noise_model=st, efficiency={})
 
     default = board(ctx_0, data_0, held_out)
     query_only = board(ctx_0, data_0, none)
@@ -78,7 +81,7 @@ def run(profile: str, n_seeds: int, grids: tuple[str, ...], device: str, n_boot:
     result = {
         "profile": profile, "finetune": finetune, "seeds": list(range(n_seeds)), "grids": list(grids),
         "n_boot": n_boot, "hardware": ctx_all.hardware(),
-        "code_version": ex.code_version(), "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "code_version": cache.code_version(), "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "train_seconds": round(t_train), "claims": [c.id for c in cl],
         "noise_model_held_out": {"estimates": model_rest.estimates, "equal_variance": model_rest.equal_variance},
         "noise_model_all": {"estimates": model_all.estimates, "equal_variance": model_all.equal_variance},
@@ -87,8 +90,8 @@ def run(profile: str, n_seeds: int, grids: tuple[str, ...], device: str, n_boot:
         "query_only_vs_reference": noise.compare_verdicts(query_only, reference),
         "query_only_vs_held_out_mean": noise.compare_verdicts(query_only, rest),
         "claim_verdicts": {
-            "default": claims.claim_verdicts(default)[["claim", "verdict"]].to_dict("records"),
-            "reference": claims.claim_verdicts(reference)[["claim", "verdict"]].to_dict("records")},
+            "default": scoreboard.claim_verdicts(default)[["claim", "verdict"]].to_dict("records"),
+            "reference": scoreboard.claim_verdicts(reference)[["claim", "verdict"]].to_dict("records")},
     }
     out.mkdir(parents=True, exist_ok=True)
     stem = f"seed_validation_{profile}{'-finetune' if finetune else ''}"
@@ -105,15 +108,14 @@ def run(profile: str, n_seeds: int, grids: tuple[str, ...], device: str, n_boot:
 def _figure(rows, result, path: Path) -> None:
     """Seed 0's noise-aware interval of every row against the N-seed mean, in the project's print style;
     the caption goes beside it (``<stem>.caption.txt``, ``.tex``), never into the image."""
-    from henetlib import report
 
     r = rows.dropna(subset=["ours diff", "ours diff (N seeds)"]).reset_index(drop=True)
     r = r.sort_values("ours diff (N seeds)").reset_index(drop=True)
-    fig, ax = report.figure("two", 2.4)
+    fig, ax = style.figure("two", 2.4)
     x = np.arange(len(r))
     cov = (r["lo"] <= r["ours diff (N seeds)"]) & (r["ours diff (N seeds)"] <= r["hi"])
-    ax.vlines(x[cov], r["lo"][cov], r["hi"][cov], color=report.PALETTE[0], lw=1.2, label="covers the N-seed mean")
-    ax.vlines(x[~cov], r["lo"][~cov], r["hi"][~cov], color=report.PALETTE[3], lw=1.2, linestyles="dashed",
+    ax.vlines(x[cov], r["lo"][cov], r["hi"][cov], color=style.PALETTE[0], lw=1.2, label="covers the N-seed mean")
+    ax.vlines(x[~cov], r["lo"][~cov], r["hi"][~cov], color=style.PALETTE[3], lw=1.2, linestyles="dashed",
               label="misses it")
     ax.plot(x, r["ours diff (N seeds)"], "k.", ms=4, label=f"mean of {len(result['seeds'])} seeds")
     ax.axhline(0, color="0.5", lw=0.6)
@@ -130,7 +132,7 @@ def _figure(rows, result, path: Path) -> None:
            f"(query-level intervals: {q['coverage']:.0%}); {d['opposite']} verdicts are opposite to the "
            f"{len(result['seeds'])}-seed verdicts. Code {result['code_version']}, {result['date'][:10]}, "
            f"{result.get('hardware', 'the 2-core CPU machine')}.")
-    report.save_figure(fig, path.stem, cap, folder=path.parent)
+    export.save_figure(fig, path.stem, cap, folder=path.parent)
 
 
 def redraw(stem: Path) -> None:

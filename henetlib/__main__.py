@@ -18,7 +18,11 @@ import time
 import warnings
 from pathlib import Path
 
-from .utils import REPO_ROOT
+from henetlib.engine import cache
+from henetlib.study import grids, publish, tables
+from henetlib.system import distributed as ddp
+from henetlib.system.files import REPO_ROOT, results_dir
+from henetlib.verdicts import scoreboard
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 GRIDS = ("table2", "table3", "table4", "fig4", "fig5", "table1")
@@ -44,8 +48,8 @@ def _common(args: argparse.Namespace) -> dict:
 def _finetune(args: argparse.Namespace) -> bool:
     """The regime asked for: --finetune, --from-scratch, else the profile's default (study.DEFAULT_FINETUNE).
     A profile without a fine-tuned regime refuses --finetune here, before any work."""
-    from .study import default_finetune
-    from .tables import StudyContext
+    from henetlib.study.grids import default_finetune
+    from henetlib.study.tables import StudyContext
 
     if getattr(args, "finetune", False) and getattr(args, "from_scratch", False):
         raise SystemExit("error: --finetune and --from-scratch contradict each other; give one.")
@@ -64,7 +68,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     if not notebooks:
         print(f"Nothing to reproduce: no study notebooks in {NOTEBOOK_DIR}.")
         return 0
-    from .reproduce import run_notebooks
+    from henetlib.study.reproduce import run_notebooks
 
     t0 = time.time()
     extra: dict = {"seeds": list(_ints(args.seeds)), "finetune": _finetune(args)}
@@ -171,30 +175,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "reproduce":
         return _reproduce(args)
     if args.cmd == "compare-regimes":
-        from . import claims
-        from . import experiments as ex
 
-        ctx = ex.StudyContext(args.profile, args.device, str(args.data_root) if args.data_root else None,
+        ctx = tables.StudyContext(args.profile, args.device, str(args.data_root) if args.data_root else None,
                               args.dataset, _ints(args.seeds))
-        table = claims.compare_regimes(ctx, n_boot=args.n_boot)
+        table = scoreboard.compare_regimes(ctx, n_boot=args.n_boot)
         print(table.to_string(index=False, max_colwidth=70))
-        print(f"\n{table.attrs['summary']}\nwritten: {claims.save_regimes(table, ctx)}")
+        print(f"\n{table.attrs['summary']}\nwritten: {scoreboard.save_regimes(table, ctx)}")
         return 0
     if args.cmd == "pretrain":
-        from .pretrain import config_for, pretrain
+        from henetlib.engine.pretrain import config_for, pretrain
 
         cfg = config_for(args.profile, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
         pretrain(cfg, args.out, args.device)
         return 0
     if args.cmd == "import-published":
-        from .publish import unpack
+        from henetlib.study.publish import unpack
 
         print(f"{unpack(args.archive, args.profile)} results added to published/{args.profile}/")
         return 0
-    from . import distributed as ddp
-    from . import experiments as ex
-    from .data import build_dataset
-    from .train import make_config
+    from henetlib.data.datasets import build_dataset
+    from henetlib.engine.config import make_config
 
     if args.cmd in ("run", "study", *GRIDS):
         rc = _train_commands(args)
@@ -202,9 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         return rc
 
     if args.cmd == "publish":
-        from . import publish
 
-        ctx = ex.StudyContext(args.profile, args.device, str(args.data_root) if args.data_root else None,
+        ctx = tables.StudyContext(args.profile, args.device, str(args.data_root) if args.data_root else None,
                               args.dataset, _ints(args.seeds), finetune=_finetune(args))
         t0 = time.time()
         done, left = publish.train_within(ctx, args.budget, out_dir=args.out)
@@ -221,10 +220,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _train_commands(args: argparse.Namespace) -> int:
     """run / study / one grid; under torchrun every rank executes this and rank 0 prints."""
-    from . import distributed as ddp
-    from . import experiments as ex
-    from . import study, tables
-    from .train import make_config
+    from henetlib.engine.config import make_config
 
     ddp.setup(args.device)
     ddp.check(args.sync_bn, args.device)
@@ -234,7 +230,7 @@ def _train_commands(args: argparse.Namespace) -> int:
                           triplet=not args.no_triplet, mse=not args.no_mse, erasing=args.erasing,
                           erasing_p=args.erasing_p, rpe_n=args.rpe_n, seed=_ints(args.seeds)[0],
                           finetune=_finetune(args), **_common(args))
-        res = ex.run(cfg, progress=main)
+        res = cache.run(cfg, progress=main)
         if main:
             ranks = res.distributed.get("world_size", 1)
             print(f"{res.name}: " + ", ".join(f"{k}={v:.2f}" for k, v in res.metrics.items()
@@ -249,48 +245,48 @@ def _train_commands(args: argparse.Namespace) -> int:
         return 0
     names = GRIDS if args.cmd == "study" else (args.cmd,)
     overrides = {k: v for k, v in _common(args).items() if k not in ("device", "dataset", "data_root")}
-    ctx = ex.StudyContext(args.profile, args.device, str(args.data_root) if args.data_root else None, args.dataset,
+    ctx = tables.StudyContext(args.profile, args.device, str(args.data_root) if args.data_root else None, args.dataset,
                           _ints(args.seeds), overrides, finetune=_finetune(args))
     t0 = time.time()
     if args.cmd == "study" and (args.shard or args.list):
-        index, count = study.parse_shard(args.shard or "1/1")
-        runs = study.shard(ctx.runs(), index, count)
+        index, count = grids.parse_shard(args.shard or "1/1")
+        runs = grids.shard(ctx.runs(), index, count)
         if args.list:
             if main:
                 for grid, cfg in runs:
-                    ds = ex.dataset_for(cfg)
-                    key = ex.result_key(cfg, ds)
-                    done = "done" if ex.lookup(cfg, ds, key) is not None else "todo"
+                    ds = cache.dataset_for(cfg)
+                    key = cache.result_key(cfg, ds)
+                    done = "done" if cache.lookup(cfg, ds, key) is not None else "todo"
                     print(f"{done}  {key}  {grid:6s}  {cfg.name()}")
                 print(f"shard {index}/{count}: {len(runs)} runs")
             return 0
-        results = ex.sweep([c for _, c in runs], progress=main)
+        results = cache.sweep([c for _, c in runs], progress=main)
         if main:  # Fig. 5's occlusion curves in the shard that trained the model, not serially after the shards
             for (grid, _), res in zip(runs, results, strict=True):
                 if grid == "fig5":
                     tables.fig5_curve(ctx, res)
             print(f"shard {index}/{count}: {len(results)} runs ready in {time.time() - t0:.0f} s; results under "
-                  f"{ex.results_dir()}. Render the tables anywhere once every shard is done.", flush=True)
+                  f"{results_dir()}. Render the tables anywhere once every shard is done.", flush=True)
         return 0
     if ddp.world_size() > 1:
         # every rank trains the runs together; then rank 0 alone renders the tables from the cache
         todo = ctx.runs(names)
-        ex.sweep([c for _, c in todo], progress=main)
+        cache.sweep([c for _, c in todo], progress=main)
         ddp.cleanup()
         if not main:
             return 0
     for name in names:
         t1 = time.time()
-        df, results = getattr(ex, name)(ctx)
+        df, results = getattr(tables, name)(ctx)
         print(df.round(2).to_string(index=False))
         print(f"{name}: {len(results)} runs ready in {time.time() - t1:.0f} s\n", flush=True)
-    print(f"done in {time.time() - t0:.0f} s; results under {ex.results_dir()}")
+    print(f"done in {time.time() - t0:.0f} s; results under {results_dir()}")
     return 0
 
 
 def cli(argv: list[str] | None = None) -> int:
     """``main`` with bad input reported as one clear line (exit 2) rather than a traceback."""
-    from .data import DataError
+    from henetlib.data.images import DataError
 
     try:
         return main(argv)

@@ -30,7 +30,6 @@ import numpy as np
 from scipy import stats as sps
 
 METRICS = ("R1", "mAP")
-VERDICTS = ("reproduced", "contradicted", "unresolved")
 LEVEL = 0.95
 
 

@@ -3,6 +3,8 @@ import warnings
 import pytest
 import torch
 
+from henetlib.system.caches import CACHES
+
 
 @pytest.fixture(autouse=True)
 def _seed_and_quiet():
@@ -18,11 +20,7 @@ def isolated_dirs(tmp_path, monkeypatch):
     for env, sub in (("HENET_RESULTS_DIR", "results"), ("HENET_FIGURES_DIR", "figures"), ("HENET_DATA_DIR", "data"),
                      ("HENET_PUBLISHED_DIR", "published")):
         monkeypatch.setenv(env, str(tmp_path / sub))
-    from henetlib import regime, runner, train
 
-    caches = (runner._DATASETS, runner._PUBLISHED, train._EVALUATORS, train._STORES, regime._FIT_STORES)
-    for c in caches:
-        c.clear()
+    CACHES.clear()
     yield tmp_path
-    for c in caches:
-        c.clear()
+    CACHES.clear()

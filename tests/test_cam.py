@@ -2,9 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from henetlib.cam import branch_cams
-from henetlib.losses import HENetLoss, LossConfig
-from henetlib.model import HENet
+from henetlib.method.losses import HENetLoss, LossConfig
+from henetlib.method.model import HENet
+from henetlib.output import style
+from henetlib.output.cam import branch_cams
 
 
 def _tiny_trained():
@@ -54,14 +55,13 @@ def _cam_data(n=5):
 def test_cam_figure_side_by_side_with_colorbar_and_parts():
     import matplotlib.pyplot as plt
 
-    from henetlib import report
-    from henetlib.cam import cam_figure, cam_note, cam_summary
+    from henetlib.output.cam import cam_figure, cam_note, cam_summary
 
     parts = cam_figure(_cam_data(5), images_per_part=4)
     assert isinstance(parts, list) and len(parts) == 2
     fig = parts[0]
     w, h = fig.get_size_inches()
-    assert w <= report.MAX_WIDTH and h <= report.MAX_HEIGHT
+    assert w <= style.MAX_WIDTH and h <= style.MAX_HEIGHT
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert titles == ["clean image", "G1", "P4", "occluded image", "G1", "P4"]  # clean and occluded on one row
     cbar = [ax for ax in fig.axes if ax.get_ylabel() == "class activation (0-1)"]

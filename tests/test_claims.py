@@ -8,8 +8,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from henetlib import claims, noise, study, tables
+from henetlib.engine import cache
 from henetlib.stats import SeedVariance
+from henetlib.study import grids, publish, tables
+from henetlib.study import noise_model as study_noise_model
+from henetlib.verdicts import claims, scoreboard, scores
 
 PAPER = Path(__file__).resolve().parents[2] / "shared" / "paper" / "HENet-paper.txt"
 Q = 200
@@ -47,7 +50,7 @@ def test_the_paper_puts_every_numeric_row_on_the_claimed_side():
     for c in claims.CLAIMS:
         for r in c.rows:
             for m in ("R1", "mAP"):
-                e = claims.paper_effect(c, r, m)
+                e = scoreboard.paper_effect(c, r, m)
                 if np.isfinite(e):
                     seen += 1
                     assert (abs(e) < r.margin) if r.margin else r.direction * e > 0, (c.id, r.label, m, e)
@@ -66,11 +69,11 @@ def test_strict_readings_would_fail_in_the_paper():
 @pytest.mark.parametrize("profile", ["smoke", "gpu"])
 def test_claim_rows_name_configurations_the_study_trains(profile):
     keys = {
-        "table1": set(study.TABLE1_ROWS), "table2": set(tables.paper_rows("table2")),
+        "table1": set(grids.TABLE1_ROWS), "table2": set(tables.paper_rows("table2")),
         "table3": set(tables.paper_rows("table3")), "table4": set(tables.paper_rows("table4")),
-        "fig4": {(r[0], float(r[1])) for r in study.fig4_configs(profile)},
+        "fig4": {(r[0], float(r[1])) for r in grids.fig4_configs(profile)},
         "fig5": {(m, t, float(x)) for m in claims._FIG5_MODELS for t in claims._FIG5_TESTS
-                 for x in study.FIG5_LEVELS[profile]},
+                 for x in grids.FIG5_LEVELS[profile]},
     }
     cl = claims.for_profile(profile)
     for c in cl:
@@ -86,9 +89,9 @@ def test_claim_rows_name_configurations_the_study_trains(profile):
 
 def test_fig4_and_fig5_sweeps_are_curves():
     for p in ("smoke", "gpu"):
-        probs = study.FIG4_PROBS[p]
+        probs = grids.FIG4_PROBS[p]
         assert len(probs) + 1 >= 4 and max(probs) > 0.5  # p = 0 is the shared no-erasing run
-        assert len(study.FIG5_LEVELS[p]) >= 4
+        assert len(grids.FIG5_LEVELS[p]) >= 4
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -104,11 +107,11 @@ def _pq_ap(ap: np.ndarray) -> dict:
     return {"first_rank": np.where(_U < ap, 1, 3).tolist(), "ap": np.clip(ap, 0, 1).tolist()}
 
 
-def _data(cells: dict[str, dict], seeds=(0,), noise_sd: float = 0.0, rng=None) -> claims.StudyScores:
+def _data(cells: dict[str, dict], seeds=(0,), noise_sd: float = 0.0, rng=None) -> scores.StudyScores:
     """StudyScores from {grid: {key: mean mAP in points}}: every query gets mean + a shared query offset."""
     rng = rng or np.random.default_rng(0)
     base = rng.uniform(-0.1, 0.1, Q)
-    out = claims.StudyScores(tuple(seeds))
+    out = scores.StudyScores(tuple(seeds))
     for grid, cfg in cells.items():
         for key, mean in cfg.items():
             lst = []
@@ -122,9 +125,9 @@ def _data(cells: dict[str, dict], seeds=(0,), noise_sd: float = 0.0, rng=None) -
 
 def _score(data, ids, noise_status=None, profile="smoke"):
     ctx = SimpleNamespace(profile=profile, seeds=data.seeds)
-    st = noise_status or noise.NoiseStatus(None, False, [], "none")
+    st = noise_status or study_noise_model.NoiseStatus(None, False, [], "none")
     cl = [c for c in claims.for_profile(profile) if c.id in ids]
-    return claims.scoreboard(ctx, n_boot=200, claims=cl, data=data, noise_model=st, efficiency={})
+    return scoreboard.scoreboard(ctx, n_boot=200, claims=cl, data=data, noise_model=st, efficiency={})
 
 
 def _only(board, cid, metric="mAP"):
@@ -140,7 +143,7 @@ def test_difference_rows_reproduce_and_contradict():
     flipped = {**t3, "G1+P4+R16": 50}
     b2 = _score(_data({"table3": flipped}), {"T3b"})
     assert set(_only(b2, "T3b").verdict) == {"contradicted"}
-    assert claims.claim_verdicts(b2).set_index("claim").loc["T3b", "verdict"] == "contradicted"
+    assert scoreboard.claim_verdicts(b2).set_index("claim").loc["T3b", "verdict"] == "contradicted"
 
 
 def test_trend_is_the_least_squares_slope():
@@ -175,8 +178,8 @@ def test_equivalence_by_tost():
     assert _only(b, "F4c").test.tolist() == ["not equivalent"]
     assert _only(b, "F4c").verdict.tolist() == ["contradicted"]
     cells[("RPE(40)", 0.5)] = 50.9  # inside the margin, but the noise model's interval reaches past it
-    st = noise.NoiseStatus(None, True, [], "model")
-    st.seed_vars = lambda: {(g, m): SeedVariance(4.0, 50.0, "model") for g in noise.GROUPS for m in ("R1", "mAP")}
+    st = study_noise_model.NoiseStatus(None, True, [], "model")
+    st.seed_vars = lambda: {(g, m): SeedVariance(4.0, 50.0, "model") for g in study_noise_model.GROUPS for m in ("R1", "mAP")}
     b = _score(_data({"fig4": cells}), {"F4c"}, st)
     assert _only(b, "F4c").test.tolist() == ["unresolved"]
     assert _only(b, "F4c")["seeds needed"].iloc[0] > 1
@@ -189,7 +192,7 @@ def _fig5(levels, score):
 def test_drops_and_slope_differences_in_fig5():
     """Clean scores differ by model; each model loses ``rate * level`` points, RE+RPE-trained least and the
     RE+RPE test occlusion fastest. Drops, slopes and their differences have exact known values."""
-    lv = study.FIG5_LEVELS["smoke"]
+    lv = grids.FIG5_LEVELS["smoke"]
     clean = {"none": 60, "RE": 55, "RPE(20)": 57, "RE+RPE(20)": 52}
     rate = {"none": 30, "RE": 20, "RPE(20)": 18, "RE+RPE(20)": 10}
     extra = {"RE": 1.0, "RPE(20)": 1.0, "RE+RPE(20)": 1.5}
@@ -214,8 +217,8 @@ def test_holm_within_a_claim_before_contradicted():
     t4 = {"CE only": 40, "OIM": 50, "Tri": 50, "MSE": 50, "OIM+Tri": 60, "OIM+MSE": 60, "Tri+MSE": 60,
           "OIM+Tri+MSE": 70}
     t4["OIM+MSE"] = 50 - 2.4 * 0.9  # wrong side of OIM and MSE by ~2.2 points
-    st = noise.NoiseStatus(None, True, [], "model")
-    st.seed_vars = lambda: {(g, m): SeedVariance(0.5, np.inf, "model") for g in noise.GROUPS for m in ("R1", "mAP")}
+    st = study_noise_model.NoiseStatus(None, True, [], "model")
+    st.seed_vars = lambda: {(g, m): SeedVariance(0.5, np.inf, "model") for g in study_noise_model.GROUPS for m in ("R1", "mAP")}
     b = _score(_data({"table4": t4}), {"T4a"}, st)
     rows = _only(b, "T4a").set_index("comparison")
     raw = rows.loc["OIM+MSE > OIM"]
@@ -232,15 +235,15 @@ def test_holm_within_a_claim_before_contradicted():
     (["reproduced", "not run"], "unresolved"), ([], "not run"),
 ])
 def test_claim_level_rule(rows, expected):
-    assert claims.claim_verdict(rows) == expected
+    assert scoreboard.claim_verdict(rows) == expected
 
 
 def test_es_rows_and_their_paper_column():
     """ES among the four HENet rows from our R1/mAP: the paper column is the same quantity from the paper's
     R1/mAP (not the published ES, chosen among eight models)."""
     row = next(c for c in claims.CLAIMS if c.id == "T1c").rows[0]
-    ours_from_paper = claims._paper_es(row)
-    assert 0 < ours_from_paper != pytest.approx(claims.published_es_difference(row))
+    ours_from_paper = scoreboard._paper_es(row)
+    assert 0 < ours_from_paper != pytest.approx(scoreboard.published_es_difference(row))
     t1 = {n: 50.0 + 5 * i for i, n in enumerate(claims._H)}
     b = _score(_data({"table1": t1}), {"T1c", "T1a"})
     es = b[b.claim == "T1c"]
@@ -253,24 +256,24 @@ def test_efficiency_claims_from_measured_sizes():
              ("HENet(Base)", 150, 160), ("HENet(+Losses)", 200, 195)]}
     ctx = SimpleNamespace(profile="smoke", seeds=(0,))
     cl = [c for c in claims.CLAIMS if c.kind == "efficiency"]
-    b = claims.scoreboard(ctx, claims=cl, data=claims.StudyScores((0,)), efficiency=meas,
-                          noise_model=noise.NoiseStatus(None, False, [], "none"))
-    v = claims.claim_verdicts(b).set_index("claim")["verdict"]
+    b = scoreboard.scoreboard(ctx, claims=cl, data=scores.StudyScores((0,)), efficiency=meas,
+                          noise_model=study_noise_model.NoiseStatus(None, False, [], "none"))
+    v = scoreboard.claim_verdicts(b).set_index("claim")["verdict"]
     assert v["E1a"] == "reproduced" and v["E2"] == "reproduced"
     assert v["E1b"] == "unresolved"  # AlignedReID 200 vs +Losses 195 FPS: within the 5% tie
     meas["PCB"]["inference_size_mb"] = 80
-    b = claims.scoreboard(ctx, claims=cl, data=claims.StudyScores((0,)), efficiency=meas,
-                          noise_model=noise.NoiseStatus(None, False, [], "none"))
-    assert claims.claim_verdicts(b).set_index("claim").loc["E1a", "verdict"] == "contradicted"
+    b = scoreboard.scoreboard(ctx, claims=cl, data=scores.StudyScores((0,)), efficiency=meas,
+                          noise_model=study_noise_model.NoiseStatus(None, False, [], "none"))
+    assert scoreboard.claim_verdicts(b).set_index("claim").loc["E1a", "verdict"] == "contradicted"
 
 
 def test_missing_runs_are_not_run_never_a_guess():
     b = _score(_data({"table3": {"G1": 50}}), {"T3a"})
     assert set(b.verdict) == {"not run"}
-    assert claims.claim_verdicts(b).verdict.tolist() == ["not run"]
+    assert scoreboard.claim_verdicts(b).verdict.tolist() == ["not run"]
     # the test profile sweeps no p above 0.5: the peak claim is listed, not run, rather than dropped
-    t = _score(claims.StudyScores((0,)), {"F4e"}, profile="test")
-    assert claims.claim_verdicts(t).set_index("claim").loc["F4e", "verdict"] == "not run"
+    t = _score(scores.StudyScores((0,)), {"F4e"}, profile="test")
+    assert scoreboard.claim_verdicts(t).set_index("claim").loc["F4e", "verdict"] == "not run"
 
 
 def test_own_seeds_enter_the_interval():
@@ -288,23 +291,23 @@ def test_own_seeds_enter_the_interval():
 def test_save_writes_the_claim_table_first(isolated_dirs):
     t3 = {"G1": 60, "P4": 62, "R16": 55, "G1+P4": 70, "G1+R16": 65, "P4+R16": 69, "G1+P4+R16": 75}
     b = _score(_data({"table3": t3}), {"T3a", "T3b"})
-    claims.save(b, "claims", "caption line")
+    scoreboard.save(b, "claims", "caption line")
     md = (isolated_dirs / "figures" / "claims.md").read_text()
     assert md.index("## Claims") < md.index("## Rows") < md.index("caption line") < md.index("## Not tested")
     assert "“combining any two branches" in md and "(l. 598-599)" in md
-    line = claims.summary_line(b, "smoke")
+    line = scoreboard.summary_line(b, "smoke")
     assert line.startswith("2 claims on smoke: 2 reproduced") and "query-level only" in line
 
 
 def test_scoreboard_trains_and_scores_the_test_profile(isolated_dirs):
     ctx = tables.StudyContext("test", "cpu")
-    board = claims.scoreboard(ctx, n_boot=100, claims=claims.for_grid("table4"))
+    board = scoreboard.scoreboard(ctx, n_boot=100, claims=claims.for_grid("table4"))
     assert len(board) == 2 * sum(len(c.rows) for c in claims.for_grid("table4"))
     assert set(board["verdict"]) <= {"reproduced", "contradicted", "unresolved"}
     assert (board["lo"] <= board["ours diff"]).all() and (board["ours diff"] <= board["hi"]).all()
-    assert "on test" in claims.summary_line(board, "test")
+    assert "on test" in scoreboard.summary_line(board, "test")
     other = tables.StudyContext("test", "cpu", seeds=(7,))  # nothing trained, nothing published
-    empty = claims.scoreboard(other, n_boot=50, claims=claims.for_grid("table2"), train=False)
+    empty = scoreboard.scoreboard(other, n_boot=50, claims=claims.for_grid("table2"), train=False)
     assert set(empty["verdict"]) == {"not run"}
 
 
@@ -319,27 +322,25 @@ def test_study_context_reads_seeds_as_papermill_passes_them():
 
 
 def test_publish_round_trip_renders_without_training(isolated_dirs, monkeypatch):
-    from henetlib import publish, runner
-    from henetlib.train import make_config
+    from henetlib.engine.config import make_config
 
     cfg = make_config("test", device="cpu", stripes=(1, 4), recovery=True)
-    trained = runner.run(cfg, progress=False)
+    trained = cache.run(cfg, progress=False)
     archive = publish.pack("test", isolated_dirs / "out")
     monkeypatch.setenv("HENET_PUBLISHED_DIR", str(isolated_dirs / "published"))
     monkeypatch.setenv("HENET_RESULTS_DIR", str(isolated_dirs / "elsewhere"))  # a fresh clone: no results/
     assert publish.unpack(archive, "test") == 1
-    found = runner.lookup(cfg, runner.dataset_for(cfg))
+    found = cache.lookup(cfg, cache.dataset_for(cfg))
     assert found is not None and found.published and found.metrics == trained.metrics
     assert found.per_query == trained.per_query
-    monkeypatch.setattr(runner, "train", lambda *a, **k: pytest.fail("a published result was trained again"))
-    assert runner.run(cfg, progress=False).key == trained.key
+    monkeypatch.setattr(cache, "train", lambda *a, **k: pytest.fail("a published result was trained again"))
+    assert cache.run(cfg, progress=False).key == trained.key
 
 
 def test_unpack_rejects_foreign_archives(isolated_dirs):
     import io
     import tarfile
 
-    from henetlib import publish
 
     bad = isolated_dirs / "bad.tar.gz"
     with tarfile.open(bad, "w:gz") as tar:
@@ -370,9 +371,9 @@ def test_compare_regimes_names_flips_and_holds(monkeypatch):
         seen.append((ctx.finetune, train))
         return tuned if ctx.finetune else scratch
 
-    monkeypatch.setattr(claims, "scoreboard", fake)
+    monkeypatch.setattr(scoreboard, "scoreboard", fake)
     ctx = tables.StudyContext("smoke", "cpu", finetune=False)
-    both = claims.compare_regimes(ctx, n_boot=10)
+    both = scoreboard.compare_regimes(ctx, n_boot=10)
     assert seen == [(False, False), (True, False)]  # nothing is trained
     change = dict(zip(both["claim"], both["change"], strict=True))
     assert change == {"T2-1": "flips: contradicted -> reproduced", "T2-2": "holds (reproduced in both)",
@@ -381,12 +382,12 @@ def test_compare_regimes_names_flips_and_holds(monkeypatch):
     assert set(both["regime (fine-tuned)"]) == {"paper"}
     # the own regime's board is reused, not scored again
     seen.clear()
-    claims.compare_regimes(tables.StudyContext("smoke", "cpu", finetune=True), board=tuned)
+    scoreboard.compare_regimes(tables.StudyContext("smoke", "cpu", finetune=True), board=tuned)
     assert seen == [(False, False)]
 
 
 def test_compare_regimes_on_a_profile_with_one_regime():
-    both = claims.compare_regimes(tables.StudyContext("test", "cpu"))
+    both = scoreboard.compare_regimes(tables.StudyContext("test", "cpu"))
     assert both.attrs["comparable"] == 0 and "one regime" in both.attrs["summary"]
 
 

@@ -3,8 +3,8 @@ import pytest
 import torch
 from PIL import Image
 
-from henetlib.data import (
-    DataError,
+from henetlib.data import check
+from henetlib.data.datasets import (
     DeviceStore,
     RandomIdentitySampler,
     Sample,
@@ -12,9 +12,9 @@ from henetlib.data import (
     build_test_loader,
     cuhk03_np,
     market_style,
-    read_image,
 )
-from henetlib.synth import PROFILES, SynthProfile, generate
+from henetlib.data.images import DataError, read_image
+from henetlib.data.synth import PROFILES, SynthProfile, generate
 
 TINY = SynthProfile("tiny", train_ids=12, test_ids=10, train_images_per_id=(4, 6), gallery_images_per_id=(3, 4),
                     unlabeled_train=6, distractors=5, seed=3)
@@ -184,15 +184,14 @@ def test_profiles_exist():
 
 
 def test_a_data_set_whose_queries_cannot_be_scored_is_refused_before_decoding(tmp_path, monkeypatch):
-    from henetlib import datacheck
 
     names = {**MARKET_NAMES, "bounding_box_test": ["0001_c1s1_000151_01.jpg", "0003_c2s1_000301_02.jpg",
                                                    "0009_c3s1_000001_00.jpg"]}  # matches only from the same camera
     root = make_market(tmp_path / "samecam", names)
     decoded = []
-    monkeypatch.setattr(datacheck, "scan", lambda ds, **kw: decoded.append(ds) or {})
+    monkeypatch.setattr(check, "scan", lambda ds, **kw: decoded.append(ds) or {})
     with pytest.raises(DataError, match="none of the 2 queries .* another camera"):
         build_dataset("market1501", root, verbose=False)
     assert not decoded  # refused from the names alone, before any image is decoded
     ds = market_style(make_market(tmp_path / "ok", MARKET_NAMES))
-    assert datacheck.cross_camera_queries(ds) == 2
+    assert check.cross_camera_queries(ds) == 2

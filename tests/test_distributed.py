@@ -11,12 +11,12 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from henetlib import distributed as ddp
-from henetlib import runner
-from henetlib import train as train_mod
-from henetlib.data import RandomIdentitySampler, Sample
-from henetlib.losses import OIMLoss, batch_hard_triplet
-from henetlib.train import make_config, train
+from henetlib.data.datasets import RandomIdentitySampler, Sample
+from henetlib.engine import cache, evaluator
+from henetlib.engine.config import make_config
+from henetlib.engine.train import train
+from henetlib.method.losses import OIMLoss, batch_hard_triplet
+from henetlib.system import distributed as system_distributed
 
 P, K, DIM, CLASSES = 3, 2, 8, 10
 
@@ -44,7 +44,7 @@ def _worker(rank: int, init_file: str, out_file: str) -> None:
     oim.rounds_hint = K
     oim_loss = oim(feats[mine], labels[mine])
     try:
-        ddp.check(True, "cpu")
+        system_distributed.check(True, "cpu")
         sync_bn_error = ""
     except ValueError as e:
         sync_bn_error = str(e)
@@ -107,14 +107,14 @@ def test_torchrun_two_processes_resume_a_one_process_run(isolated_dirs, monkeypa
     """torchrun --standalone --nproc_per_node=2 -m henetlib run --profile test --device cpu: it resumes
     a checkpoint written by one process, writes one result, and its loss is near one process's."""
     cfg = make_config("test", device="cpu", epochs=2, stripes=(1, 4), recovery=False)
-    ds = runner.dataset_for(cfg)
-    folder = isolated_dirs / "results" / runner.result_key(cfg, ds)
+    ds = cache.dataset_for(cfg)
+    folder = isolated_dirs / "results" / cache.result_key(cfg, ds)
 
     def interrupt(*a, **k):
         raise KeyboardInterrupt
 
     with monkeypatch.context() as m, pytest.raises(KeyboardInterrupt):
-        m.setattr(train_mod.Evaluator, "__call__", interrupt)
+        m.setattr(evaluator.Evaluator, "__call__", interrupt)
         train(cfg, out_dir=folder, progress=False, dataset=ds)
     assert torch.load(folder / "last.pt", weights_only=True)["epoch"] == 0
     # the reference: one process with the same global batch (2 x P identities), from the same checkpoint

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from henetlib.efficiency import ModelStats, efficiency_scores, measure, reference_models
+from henetlib.engine.efficiency import ModelStats, efficiency_scores, measure, reference_models
+from henetlib.output import style
 from henetlib.paper import TABLE1
 
 
@@ -47,7 +48,7 @@ def test_measure_tiny_model_exact_parameters():
 
 
 def _measurements():
-    from henetlib.efficiency import Measurement
+    from henetlib.engine.efficiency import Measurement
 
     def m(fd, v, s):
         return Measurement(fd, 1, 1, v, v, s, 2 * s, 8, "cpu", "test cpu", "float32", False)
@@ -66,7 +67,7 @@ def _ours():
 
 
 def test_henet_rows_es_from_our_numbers_matches_paper_when_fed_the_papers():
-    from henetlib.efficiency import henet_rows, paper_stats
+    from henetlib.engine.efficiency import henet_rows, paper_stats
 
     rows = henet_rows(_ours(), _measurements())
     # fed the paper's own numbers, our ES among the four rows equals the paper's recomputed among them
@@ -76,7 +77,7 @@ def test_henet_rows_es_from_our_numbers_matches_paper_when_fed_the_papers():
 
 
 def test_peers_table_and_fd_check():
-    from henetlib.efficiency import peers_table
+    from henetlib.engine.efficiency import peers_table
 
     meas = _measurements()
     df = peers_table(meas)
@@ -89,13 +90,14 @@ def test_peers_table_and_fd_check():
 def test_fig1_every_method_and_size_legend():
     import matplotlib.pyplot as plt
 
-    from henetlib import report
-    from henetlib.efficiency import ACCURACY_ONLY, fig1, fig1_note, henet_rows
+    from henetlib.engine.efficiency import ACCURACY_ONLY, henet_rows
+    from henetlib.output.plots import fig1
+    from henetlib.output.prose import fig1_note
 
     rows = henet_rows(_ours(), _measurements())
     fig = fig1(rows)
     w, h = fig.get_size_inches()
-    assert w <= report.MAX_WIDTH and h <= report.MAX_HEIGHT
+    assert w <= style.MAX_WIDTH and h <= style.MAX_HEIGHT
     texts = {t.get_text() for ax in fig.axes for t in ax.texts}
     assert set(TABLE1) <= texts and set(ACCURACY_ONLY) <= texts  # every Table 1 method is named
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["V = 100 MiB", "V = 200 MiB", "V = 350 MiB"]

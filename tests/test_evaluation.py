@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from henetlib.evaluation import (
+from henetlib.engine.evaluation import (
     Features,
     evaluate_features,
     evaluate_ranking,
@@ -113,7 +113,7 @@ def test_evaluate_features_cosine_and_euclidean():
 def test_extract_features_flip_and_normalize():
     from torch.utils.data import DataLoader, TensorDataset
 
-    from henetlib.evaluation import extract_features
+    from henetlib.engine.evaluation import extract_features
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
@@ -133,7 +133,7 @@ def test_plot_ranked_results_marks_right_and_wrong(tmp_path):
     matplotlib.use("Agg")
     from PIL import Image
 
-    from henetlib.evaluation import plot_ranked_results
+    from henetlib.output.plots import plot_ranked_results
 
     paths = []
     for i in range(5):

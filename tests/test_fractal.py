@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from henetlib import fractal
-from henetlib.data import market_style
+from henetlib.data import fractal
+from henetlib.data.datasets import market_style
 
 TINY = fractal.FractalProfile("fractal-tiny", categories=6, per_category=3, test_categories=2,
                               gallery_per_category=2, height=32, width=16, points=400, min_fill=0.12)

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from henetlib.efficiency import measure
-from henetlib.evaluation import evaluate_ranking
-from henetlib.losses import HENetLoss, LossConfig
-from henetlib.model import HENet
-from henetlib.rpe import ErasingConfig, erase_batch, polygon_masks, random_erasing_batch
+from henetlib.engine.efficiency import measure
+from henetlib.engine.evaluation import evaluate_ranking
+from henetlib.method.losses import HENetLoss, LossConfig
+from henetlib.method.model import HENet
+from henetlib.method.rpe import ErasingConfig, erase_batch, polygon_masks, random_erasing_batch
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (run on the lent GPU)")]
@@ -54,7 +54,8 @@ def test_bf16_channels_last_step_with_every_loss():
 
 
 def test_device_resident_training_and_evaluation(isolated_dirs):
-    from henetlib.train import make_config, train
+    from henetlib.engine.config import make_config
+    from henetlib.engine.train import train
 
     out = train(make_config("test", device="cuda", data_path="device", erasing="re+rpe"), progress=False)
     assert out.train_images > 0
@@ -63,7 +64,7 @@ def test_device_resident_training_and_evaluation(isolated_dirs):
 
 
 def test_device_store_matches_cpu(isolated_dirs):
-    from henetlib.data import DeviceStore, build_dataset
+    from henetlib.data.datasets import DeviceStore, build_dataset
 
     ds = build_dataset("synthreid", synth_size="tiny")
     a = DeviceStore(ds.query[:16], (64, 32), "cpu").batch(range(16))
@@ -141,7 +142,7 @@ def test_cuda_graph_step_matches_eager():
     """20 steps through one captured CUDA graph (forward, losses, backward, fused capturable Adam) give the
     eager path's losses within bf16 tolerance, from the same start on the same batches; the lr set between
     steps reaches the captured Adam."""
-    from henetlib.train import TrainStep
+    from henetlib.engine.train import TrainStep
 
     torch.manual_seed(0)
     model = _model().to(CUDA).to(memory_format=torch.channels_last).train()
@@ -176,7 +177,8 @@ def test_cuda_graph_step_matches_eager():
 def test_cuda_graph_training_run_matches_eager(isolated_dirs):
     """train() with compile="cuda-graph" (capture in the first epoch, lr decayed at epoch 1) logs the eager
     run's losses within bf16 tolerance."""
-    from henetlib.train import make_config, train
+    from henetlib.engine.config import make_config
+    from henetlib.engine.train import train
 
     runs = {m: train(make_config("test", device="cuda", epochs=3, compile=m), progress=False) for m in
             ("none", "cuda-graph")}

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from henetlib import report
+from henetlib.output import export, formats, latex, plots, style
 
 needs_pdflatex = pytest.mark.skipif(shutil.which("pdflatex") is None,
                                     reason="pdflatex is absent (apt-get install texlive-latex-recommended "
@@ -38,31 +38,31 @@ def _tables() -> dict[str, pd.DataFrame]:
                          "level": [0.0, 0.5, 0.0, 0.5], "R1": [68.9, 35.9, 70.1, 50.2], "R1_lo": [64.0, 31.0, 66.0, 46.0],
                          "R1_hi": [73.0, 40.0, 74.0, 54.0], "mAP": [57.3, 22.9, 58.0, 40.0]})
     return {
-        "t_claims": report.claims_table(_board()),
+        "t_claims": formats.claims_table(_board()),
         "t_wide": wide,
-        "t_fig5": report.fig5_table(occl),
-        "t_intervals": report.with_intervals(pd.DataFrame({"Structure": ["P(1)", "P(1,2)"], "FD": [512, 1536],
+        "t_fig5": formats.fig5_table(occl),
+        "t_intervals": formats.with_intervals(pd.DataFrame({"Structure": ["P(1)", "P(1,2)"], "FD": [512, 1536],
                                                            "R1": [29.1, -3.2], "R1_lo": [25.0, -7.0],
                                                            "R1_hi": [33.0, 1.0], "R1 (paper)": [87.92, 90.15]})),
-        "t_protocols": report.protocols_table(pd.DataFrame({"protocol": ["flip-l2", "raw"], "R1": [68.9, 66.3],
+        "t_protocols": formats.protocols_table(pd.DataFrame({"protocol": ["flip-l2", "raw"], "R1": [68.9, 66.3],
                                                             "R10": [92.2, 90.5], "R5": [87.4, 85.2],
                                                             "mAP": [57.3, 52.2], "mINP": [36.2, 29.2]})),
     }
 
 
 def test_escape_and_numbers():
-    assert report.latex_escape("a_b & 50% #1 > 0 ✓ ✗ ±") == (
+    assert latex.latex_escape("a_b & 50% #1 > 0 ✓ ✗ ±") == (
         r"a\_b \& 50\% \#1 \textgreater{} 0 $\checkmark$ $\times$ $\pm$")
-    assert report.latex_number("-0.97 ± 4.98") == r"$-0.97 \pm 4.98$"
-    assert report.latex_number("+2.23") == "$+2.23$"
-    assert report.latex_number("P(1,2)") is None
-    assert report.latex_cell(float("nan")) == "--"
+    assert latex.latex_number("-0.97 ± 4.98") == r"$-0.97 \pm 4.98$"
+    assert latex.latex_number("+2.23") == "$+2.23$"
+    assert latex.latex_number("P(1,2)") is None
+    assert latex.latex_cell(float("nan")) == "--"
 
 
 def test_protocol_columns_in_rank_order_and_readable_names():
     t = _tables()
     assert list(t["t_protocols"].columns) == ["protocol", "R1", "R5", "R10", "mAP", "mINP"]
-    tex = report.latex_table(t["t_fig5"], "cap", "x")
+    tex = latex.latex_table(t["t_fig5"], "cap", "x")
     assert "trained with" in tex and "trained\\_with" not in tex and "R1\\_occluded" not in tex
     # level 0 is one "clean" column, not a row repeated per test occlusion
     assert len(t["t_fig5"]) == 2 and "R1 clean" in t["t_fig5"].columns
@@ -70,13 +70,13 @@ def test_protocol_columns_in_rank_order_and_readable_names():
 
 def test_table_environments():
     t = _tables()
-    assert "\\begin{longtable}" in report.latex_table(t["t_claims"], "c", "claims")
-    wide = report.latex_table(t["t_wide"], "c", "wide")
+    assert "\\begin{longtable}" in latex.latex_table(t["t_claims"], "c", "claims")
+    wide = latex.latex_table(t["t_wide"], "c", "wide")
     assert "\\begin{table*}" in wide and wide.count("\\begin{tabular}{") >= 2  # split into column groups
-    assert "\\begin{table}" in report.latex_table(t["t_protocols"], "c", "p")
+    assert "\\begin{table}" in latex.latex_table(t["t_protocols"], "c", "p")
     # few rows of long wrapped text would make a float taller than a page: a longtable too
     prose = pd.DataFrame({"claim": [f"C{i}" for i in range(12)], "sentence": ["word " * 60] * 12})
-    assert "\\begin{longtable}" in report.latex_table(prose, "c", "prose")
+    assert "\\begin{longtable}" in latex.latex_table(prose, "c", "prose")
 
 
 @needs_pdflatex
@@ -86,29 +86,29 @@ def test_every_table_and_figure_compiles_without_overfull_boxes(tmp_path):
     (tmp_path / "build").mkdir()
     names = []
     for name, df in _tables().items():
-        report.save_table(df, name, "Caption with 95% CI, a_b & <x> ± 1 — and ✓.", folder=tmp_path)
+        export.save_table(df, name, "Caption with 95% CI, a_b & <x> ± 1 — and ✓.", folder=tmp_path)
         names.append(name)
-    fig, ax = report.figure("one", 2.0)
+    fig, ax = style.figure("one", 2.0)
     ax.plot([0, 1], [0, -1], label="a")
-    report.save_figure(fig, "f_one", "One-column figure; R1 (%)", folder=tmp_path)
-    parts = report.forest_plot(_board(), rows_per_part=30)
+    export.save_figure(fig, "f_one", "One-column figure; R1 (%)", folder=tmp_path)
+    parts = plots.forest_plot(_board(), rows_per_part=30)
     assert isinstance(parts, list) and len(parts) == 3
-    report.save_figure(parts, "f_forest", "Forest in parts", folder=tmp_path)
-    report.save_figure(report.bar_chart(pd.DataFrame({"L": ["a", "b"], "R1": [1.0, 2.0], "mAP": [1.0, 2.0],
+    export.save_figure(parts, "f_forest", "Forest in parts", folder=tmp_path)
+    export.save_figure(plots.bar_chart(pd.DataFrame({"L": ["a", "b"], "R1": [1.0, 2.0], "mAP": [1.0, 2.0],
                                                       "R1 (paper)": [3.0, 4.0], "mAP (paper)": [3.0, 4.0]}), "L"),
                        "f_bars", "Bars", folder=tmp_path)
     plt.close("all")
     names += ["f_one", "f_forest", "f_bars"]
-    res = report.check_latex(tmp_path, names, TOLERANCE_PT, workdir=tmp_path / "build")
+    res = latex.check_latex(tmp_path, names, TOLERANCE_PT, workdir=tmp_path / "build")
     assert res["ok"], (res["overfull"], res["log"])
     assert res["pdf"].stat().st_size > 0
 
 
 @pytest.mark.skipif(shutil.which("pdffonts") is None, reason="pdffonts (poppler-utils) is absent")
 def test_pdf_fonts_are_not_type3(tmp_path):
-    fig, ax = report.figure("two", 2.0)
+    fig, ax = style.figure("two", 2.0)
     ax.set_xlabel("speed S (fps) − R1 ± 95%")
-    report.save_figure(fig, "f", "c", folder=tmp_path)
+    export.save_figure(fig, "f", "c", folder=tmp_path)
     out = subprocess.run(["pdffonts", str(tmp_path / "f.pdf")], capture_output=True, text=True).stdout
     assert "TrueType" in out and "Type 3" not in out, out
 
@@ -119,6 +119,6 @@ def test_check_latex_catches_overfull_and_unicode(tmp_path):
     (tmp_path / "mark.tex").write_text("A raw mark: ✓\n")
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    wide = report.check_latex(tmp_path, ["wide"], workdir=tmp_path / "a")
+    wide = latex.check_latex(tmp_path, ["wide"], workdir=tmp_path / "a")
     assert not wide["ok"] and max(wide["overfull"]) > 100
-    assert not report.check_latex(tmp_path, ["mark"], workdir=tmp_path / "b")["ok"]
+    assert not latex.check_latex(tmp_path, ["mark"], workdir=tmp_path / "b")["ok"]

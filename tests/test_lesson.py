@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from henetlib import lesson, report, rpe
+from henetlib.method import rpe
+from henetlib.output import lesson, style
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -40,7 +41,7 @@ def test_fig3_grey_only_inside_erased_regions():
     assert list(shares.columns) == ["RE", "RPE n=10"]
     assert ((shares > 0) & (shares < 0.6)).all().all()  # the erased area only, never the whole (black) image
     w, h = fig.get_size_inches()
-    assert w <= report.MAX_WIDTH and h <= report.MAX_HEIGHT
+    assert w <= style.MAX_WIDTH and h <= style.MAX_HEIGHT
 
 
 def test_area_table_intervals():

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from henetlib.losses import (
+from henetlib.method.losses import (
     HENetLoss,
     LossConfig,
     OIMLoss,
@@ -9,7 +9,7 @@ from henetlib.losses import (
     cross_entropy,
     reconstruction_loss,
 )
-from henetlib.model import HENet
+from henetlib.method.model import HENet
 
 
 def brute_force_triplet(x, y, margin):

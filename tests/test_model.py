@@ -2,7 +2,7 @@ import pytest
 import torch
 import torchvision
 
-from henetlib.model import HENet, HENetOutput, feature_dim_of, layout_name
+from henetlib.method.model import HENet, HENetOutput, feature_dim_of, layout_name
 
 # (stripes, recovery, FD from Tables 1-3 of the paper)
 LAYOUTS = [
@@ -108,8 +108,8 @@ def test_table1_volume_in_mib(split, base, both):
 
 
 def test_peer_volumes_match_the_paper():
-    from henetlib.efficiency import inference_parameters
-    from henetlib.peers import MGN, PCB
+    from henetlib.engine.efficiency import inference_parameters
+    from henetlib.method.peers import MGN, PCB
 
     assert abs(inference_parameters(PCB()) * 4 / 2**20 - 102) < 1.0
     assert abs(inference_parameters(MGN()) * 4 / 2**20 - 263) / 263 < 0.03
@@ -136,7 +136,7 @@ def test_stripe_branch_stride():
 
 def test_narrow_resnet18_widths():
     """resnet18-half and resnet18-quarter are torchvision's ResNet18 layout at 1/2 and 1/4 of its channels."""
-    from henetlib.model import backbone_network
+    from henetlib.method.model import backbone_network
 
     for name, base in (("resnet18-half", 32), ("resnet18-quarter", 16)):
         net = backbone_network(name)

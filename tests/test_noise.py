@@ -7,9 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from henetlib import claims, noise
-from henetlib import experiments as ex
+from henetlib.engine import cache
 from henetlib.stats import SeedVariance
+from henetlib.study import noise_model, tables
+from henetlib.verdicts import noise, scores
 
 
 def _matrix(c, s, sd, rng, sd_config=None):
@@ -53,7 +54,7 @@ def _scores(sd, seeds=(0, 1, 2, 3, 4), rng=None):
     q = 100
     base = rng.uniform(0.3, 0.7, q)
     seed_fx = rng.normal(0, 0.05, len(seeds))
-    data = claims.StudyScores(tuple(seeds))
+    data = scores.StudyScores(tuple(seeds))
     for grid, keys in (("table3", ["G1", "P4", "R16", "G1+P4", "G1+R16", "P4+R16"]),
                        ("table4", ["CE only", "OIM", "Tri", "MSE", "OIM+Tri", "OIM+MSE"])):
         for k in keys:
@@ -76,38 +77,38 @@ def test_estimate_from_scores_recovers_the_training_noise():
     assert noise.estimate_from_scores(_scores(2.0, seeds=(0,))) == {}
 
 
-def _model(**kw) -> noise.NoiseModel:
-    base = dict(profile="test", profile_settings=noise._profile_settings("test"), overrides={},
-                code_version=ex.code_version(), dataset="x", dataset_fingerprint="fp", seeds=[0, 1, 2, 3, 4],
+def _model(**kw) -> noise_model.NoiseModel:
+    base = dict(profile="test", profile_settings=noise_model._profile_settings("test"), overrides={},
+                code_version=cache.code_version(), dataset="x", dataset_fingerprint="fp", seeds=[0, 1, 2, 3, 4],
                 git_commit="abc", date="2026-11-25T10:00:00",
                 estimates={"trained": {"R1": {"var": 9.0, "df": 100.0, "var_within": 16.0, "configs": 30},
                                        "mAP": {"var": 4.0, "df": 100.0}}})
-    return noise.NoiseModel(**{**base, **kw})
+    return noise_model.NoiseModel(**{**base, **kw})
 
 
 def test_status_current_stale_and_not_applicable(tmp_path, monkeypatch):
     ctx = SimpleNamespace(profile="test", overrides={}, dataset=lambda: SimpleNamespace(fingerprint=lambda: "fp"))
     p = tmp_path / "test.json"
-    assert not noise.status(ctx, p).usable and "query-level only" in noise.status(ctx, p).note
+    assert not noise_model.status(ctx, p).usable and "query-level only" in noise_model.status(ctx, p).note
     _model().save(p)
-    st = noise.status(ctx, p)
+    st = noise_model.status(ctx, p)
     assert st.usable and not st.stale and st.seed_vars()[("trained", "mAP")].var == 4.0
-    assert noise.NoiseModel.load(p).seeds == [0, 1, 2, 3, 4]  # provenance round trip
+    assert noise_model.NoiseModel.load(p).seeds == [0, 1, 2, 3, 4]  # provenance round trip
     cv = st.config_vars()[("trained", "R1")]
     assert cv.var == 16.0 and cv.df == 30 * 4 and st.config_vars()[("trained", "mAP")] is None
     _model(code_version="000000000000").save(p)
-    st = noise.status(ctx, p)
+    st = noise_model.status(ctx, p)
     assert st.usable and st.stale and "STALE" in st.note  # code changed: used, and said
     _model(profile_settings={"epochs": 99}).save(p)
-    st = noise.status(ctx, p)
+    st = noise_model.status(ctx, p)
     assert not st.usable and "not applicable" in st.note and st.seed_vars() == {}
     ctx2 = SimpleNamespace(profile="test", overrides={"epochs": 2}, dataset=ctx.dataset)
     _model().save(p)
-    assert not noise.status(ctx2, p).usable
+    assert not noise_model.status(ctx2, p).usable
 
 
 def test_check_configs_are_chosen_from_the_claims_alone():
-    ctx = ex.StudyContext("smoke", "cpu")
+    ctx = tables.StudyContext("smoke", "cpu")
     a = noise.check_configs(ctx)
     assert len(a) == noise.N_CHECK and len({c.name() for c in a}) == noise.N_CHECK
     assert all(c.seed == 0 for c in a)
@@ -126,15 +127,15 @@ def test_compare_verdicts_counts_flips_and_coverage():
 
 def test_each_regime_has_its_own_noise_model(tmp_path, monkeypatch):
     monkeypatch.setenv("HENET_NOISE_DIR", str(tmp_path))
-    assert noise.path_for("smoke").name == "smoke.json"
-    assert noise.path_for("smoke", finetune=True).name == "smoke-finetune.json"
+    assert noise_model.path_for("smoke").name == "smoke.json"
+    assert noise_model.path_for("smoke", finetune=True).name == "smoke-finetune.json"
     scratch = SimpleNamespace(profile="test", overrides={}, finetune=False,
                               dataset=lambda: SimpleNamespace(fingerprint=lambda: "fp"))
     tuned = SimpleNamespace(**{**vars(scratch), "finetune": True})
     p = tmp_path / "test.json"
     _model().save(p)
-    assert noise.status(scratch, p).usable
-    assert not noise.status(tuned, p).usable  # a from-scratch model never applies to the fine-tuned regime
-    assert "fine-tuned" in noise.status(tuned).note  # its own file, missing here
+    assert noise_model.status(scratch, p).usable
+    assert not noise_model.status(tuned, p).usable  # a from-scratch model never applies to the fine-tuned regime
+    assert "fine-tuned" in noise_model.status(tuned).note  # its own file, missing here
     m = _model(overrides={"finetune": True})
-    assert m.save().name == "test-finetune.json" and noise.status(tuned).usable
+    assert m.save().name == "test-finetune.json" and noise_model.status(tuned).usable

@@ -5,7 +5,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from henetlib.reproduce import run_notebooks
+from henetlib.study.reproduce import run_notebooks
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 EXPECTED = {

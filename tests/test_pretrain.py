@@ -4,13 +4,13 @@ from dataclasses import asdict
 import pytest
 import torch
 
-from henetlib import pretrain
-from henetlib.model import HENet
+from henetlib.engine import pretrain
+from henetlib.method.model import HENet
 
 
 def test_pretraining_set_shares_no_identity_with_the_study_sets():
     """The stand-in for ImageNet never sees a study identity (seed 1 against the study's seed 0)."""
-    from henetlib.synth import PROFILES
+    from henetlib.data.synth import PROFILES
 
     for name in ("pretrain-small", "pretrain-full"):
         assert PROFILES[name].seed not in (PROFILES["smoke"].seed, PROFILES["small"].seed)

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from henetlib import regime
-from henetlib.data import build_dataset
-from henetlib.model import HENet
+from henetlib.data.datasets import build_dataset
+from henetlib.engine import regime
+from henetlib.method.model import HENet
 
 
 def test_check_epoch_is_eighty_percent_of_the_schedule():
@@ -54,8 +54,8 @@ def test_summarise_counts_regimes():
 def test_fit_features_and_logits_come_from_one_forward(stripes, recovery):
     """The regime fit's single forward gives the eval feature and the same logits as running the classifier
     branch again on the encoder's output."""
-    from henetlib.model import HENet
-    from henetlib.regime import _features_and_logits
+    from henetlib.engine.regime import _features_and_logits
+    from henetlib.method.model import HENet
 
     torch.manual_seed(0)
     m = HENet(10, stripes, recovery, "resnet18-quarter", input_size=(64, 32)).eval()

@@ -13,10 +13,13 @@ import warnings
 import cv2
 import pytest
 
-from henetlib import derived, runner
-from henetlib.data import DataError, build_dataset
-from henetlib.train import make_config
-from henetlib.utils import RunLock
+from henetlib.data import check
+from henetlib.data.datasets import build_dataset
+from henetlib.data.images import DataError
+from henetlib.engine import cache
+from henetlib.engine.config import make_config
+from henetlib.study import derived, tables
+from henetlib.system.files import RunLock
 
 
 @pytest.fixture
@@ -41,10 +44,10 @@ def market(isolated_dirs):
 
 def test_bad_images_fail_before_training(market, monkeypatch):
     root, bad = market
-    monkeypatch.setattr(runner, "train", lambda *a, **k: pytest.fail("training started on a broken data set"))
+    monkeypatch.setattr(cache, "train", lambda *a, **k: pytest.fail("training started on a broken data set"))
     cfg = make_config("test", device="cpu", dataset="market1501", data_root=str(root))
     with pytest.raises(DataError) as e:
-        runner.run(cfg, progress=False)
+        cache.run(cfg, progress=False)
     msg = str(e.value)
     assert "3 file(s)" in msg and "--skip-bad-images" in msg
     assert all(str(b) in msg for b in bad)
@@ -57,10 +60,10 @@ def test_skip_bad_images_is_recorded_and_grey_and_rgba_load(market):
     assert sorted(ds.skipped) == sorted(map(str, bad))
     pngs = [s.path for s in ds.gallery if s.path.endswith(".png")]
     assert len(pngs) == 2  # grayscale and RGBA images are converted, not rejected
-    from henetlib.data import read_image
+    from henetlib.data.images import read_image
 
     assert all(read_image(p).shape[0] == 3 for p in pngs)
-    res = runner.run(make_config("test", device="cpu", dataset="market1501", data_root=str(root), skip_bad_images=True),
+    res = cache.run(make_config("test", device="cpu", dataset="market1501", data_root=str(root), skip_bad_images=True),
                  progress=False)
     assert sorted(res.skipped_images) == sorted(map(str, bad))
 
@@ -68,25 +71,24 @@ def test_skip_bad_images_is_recorded_and_grey_and_rgba_load(market):
 def test_check_verdict_is_cached(market, monkeypatch):
     root, _ = market
     build_dataset("market1501", root, skip_bad_images=True, verbose=False)
-    from henetlib import datacheck
 
-    monkeypatch.setattr(datacheck, "_problem", lambda p: pytest.fail("decoded again"))
+    monkeypatch.setattr(check, "_problem", lambda p: pytest.fail("decoded again"))
     assert len(build_dataset("market1501", root, skip_bad_images=True, verbose=False).skipped) == 3
 
 
 def test_truncated_result_json_is_moved_aside_and_redone(isolated_dirs):
     cfg = make_config("test", device="cpu")
-    res = runner.run(cfg, progress=False)
+    res = cache.run(cfg, progress=False)
     f = res.folder / "result.json"
     f.write_text(f.read_text()[:100])  # a copy cut short
     with pytest.warns(UserWarning, match="result.json cannot be read"):
-        again = runner.sweep([cfg], progress=False)[0]
+        again = cache.sweep([cfg], progress=False)[0]
     assert again.metrics["R1"] == res.metrics["R1"]  # redone, deterministically
     assert list(res.folder.glob("broken-*/result.json"))
 
 
 def test_damaged_checkpoint_restarts_the_run(isolated_dirs):
-    from henetlib.train import train
+    from henetlib.engine.train import train
 
     folder = isolated_dirs / "run"
     folder.mkdir()
@@ -97,22 +99,35 @@ def test_damaged_checkpoint_restarts_the_run(isolated_dirs):
     assert list(folder.glob("broken-*/last.pt"))
 
 
-def test_damaged_model_is_retrained_when_needed(isolated_dirs):
+def test_damaged_model_is_moved_aside_and_derived_results_never_train(isolated_dirs, monkeypatch):
     cfg = make_config("test", device="cpu", stripes=(1, 4), recovery=True)
-    res = runner.run(cfg, progress=False)
+    res = cache.run(cfg, progress=False)
+    res.model_path.write_bytes(b"\x00" * 64)
+    monkeypatch.setattr(cache, "train", lambda *a, **k: pytest.fail("a derived result trained a model"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(derived.ModelDamaged, match="moved to"):
+            derived.ranked_lists(res)
+    assert list(res.folder.glob("broken-*/model.pt"))
+    assert cache.load_result(res.key) is None  # its result.json went too: running it again retrains
+
+
+def test_damaged_model_is_retrained_when_the_caller_decides(isolated_dirs):
+    cfg = make_config("test", device="cpu", stripes=(1, 4), recovery=True)
+    res = cache.run(cfg, progress=False)
     res.model_path.write_bytes(b"\x00" * 64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ranked, query, _ = derived.ranked_lists(res)
+        ranked, query, _ = tables.retrain_if_damaged(derived.ranked_lists, res)
     assert len(ranked) == len(query)
-    assert list(res.folder.glob("broken-*/model.pt"))
+    assert cache.load_result(res.key) is not None
 
 
 _SWEEP = textwrap.dedent('''
     import os, sys, warnings
     warnings.filterwarnings("ignore")
-    from henetlib import runner
-    from henetlib import study
+    from henetlib.engine import cache as runner
+    from henetlib.study import grids as study
     real = runner.train
     def logged(cfg, *a, **k):
         with open(os.environ["TRAIN_LOG"], "a") as f:
@@ -141,7 +156,7 @@ def test_a_killed_process_leaves_no_stale_lock(isolated_dirs):
     folder = isolated_dirs / "results" / "k"
     child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f'''
         import time
-        from henetlib.utils import RunLock
+        from henetlib.system.files import RunLock
         RunLock({str(folder)!r}).acquire(); print("locked", flush=True); time.sleep(60)''')],
         stdout=subprocess.PIPE, text=True)
     assert child.stdout.readline().strip() == "locked"
@@ -166,7 +181,7 @@ def test_bad_notebook_parameters_fail_with_the_clis_message(isolated_dirs, param
 
     import papermill as pm
 
-    from henetlib.reproduce import run_notebooks
+    from henetlib.study.reproduce import run_notebooks
 
     nb = Path(__file__).resolve().parent.parent / "notebooks" / "01_structure_analysis.ipynb"
     with pytest.raises(ValueError, match=message):
@@ -198,14 +213,14 @@ def test_bad_run_parameters_fail_at_config_time(tmp_path):
 def test_a_diverging_run_stops_clearly_and_caches_nothing(isolated_dirs):
     cfg = make_config("test", device="cpu", lr=1e6)
     with pytest.raises(FloatingPointError, match="lower the lr"):
-        runner.run(cfg, progress=False)
+        cache.run(cfg, progress=False)
     assert not list((isolated_dirs / "results").glob("*/result.json"))
 
 
 _GENERATE = textwrap.dedent('''
     import sys, time
     from pathlib import Path
-    from henetlib.synth import generate
+    from henetlib.data.synth import generate
     root, me = Path(sys.argv[1]), sys.argv[2]
     (root.parent / f"ready-{me}").touch()
     while len(list(root.parent.glob("ready-*"))) < 2:  # start generating together

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from henetlib import report
+from henetlib.output import export, formats, plots, prose, style
 
 
 def _bars():
@@ -17,24 +17,24 @@ def test_style_and_sizes():
     import matplotlib as mpl
     import matplotlib.pyplot as plt
 
-    fig, ax = report.figure("one", 2.0)
-    assert tuple(fig.get_size_inches()) == pytest.approx((report.ONE_COLUMN, 2.0))
+    fig, ax = style.figure("one", 2.0)
+    assert tuple(fig.get_size_inches()) == pytest.approx((style.ONE_COLUMN, 2.0))
     assert mpl.rcParams["pdf.fonttype"] == 42 and 8 <= mpl.rcParams["font.size"] <= 9
     # series differ by marker and line style as well as colour
-    styles = [report.series_style(i) for i in range(4)]
+    styles = [style.series_style(i) for i in range(4)]
     assert len({s["marker"] for s in styles}) == 4 and len({str(s["linestyle"]) for s in styles}) == 4
     with pytest.raises(ValueError, match="page"):
-        report.figure(9.0, 2.0)
+        style.figure(9.0, 2.0)
     plt.close("all")
 
 
 def test_save_figure_puts_caption_beside_not_inside(tmp_path):
     import matplotlib.pyplot as plt
 
-    fig, ax = report.figure("two", 2.0)
+    fig, ax = style.figure("two", 2.0)
     ax.plot([0, 1], [0, 1])
     n_texts = len(fig.texts)
-    report.save_figure(fig, "f", "Our caption.", folder=tmp_path)
+    export.save_figure(fig, "f", "Our caption.", folder=tmp_path)
     assert len(fig.texts) == n_texts  # nothing drawn into the image
     assert (tmp_path / "f.caption.txt").read_text().strip() == "Our caption."
     tex = (tmp_path / "f.tex").read_text()
@@ -42,17 +42,17 @@ def test_save_figure_puts_caption_beside_not_inside(tmp_path):
     from PIL import Image
 
     w, h = Image.open(tmp_path / "f.png").size
-    assert (w, h) == (round(7.0 * report.DPI), round(2.0 * report.DPI))
+    assert (w, h) == (round(7.0 * style.DPI), round(2.0 * style.DPI))
     big = plt.figure(figsize=(11, 4))
     with pytest.raises(ValueError, match="larger than a page"):
-        report.save_figure(big, "g", "c", folder=tmp_path)
+        export.save_figure(big, "g", "c", folder=tmp_path)
     plt.close("all")
 
 
 def test_bar_chart_legend_covers_no_bar():
     import matplotlib.pyplot as plt
 
-    fig = report.bar_chart(_bars(), "Losses")
+    fig = plots.bar_chart(_bars(), "Losses")
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     legend = fig.legends[0].get_window_extent(renderer)
@@ -65,17 +65,17 @@ def test_bar_chart_legend_covers_no_bar():
 
 def test_sentences_come_from_the_numbers():
     df = _bars()
-    s = report.compare_rows(df, "Losses", "R1", paper="R1 (paper)")
+    s = prose.compare_rows(df, "Losses", "R1", paper="R1 (paper)")
     assert s.startswith("Best R1: CE+OIM (45.0), 1.0 points ahead of CE+OIM+Tri+MSE (44.0)")
     assert "overlap" in s and "within the noise" in s and "paper's best is CE+OIM+Tri+MSE" in s
     df.loc[1, "R1"] = 60.0
     df.loc[1, ["R1_lo", "R1_hi"]] = [55.0, 65.0]
-    assert "do not overlap" in report.compare_rows(df, "Losses", "R1")
+    assert "do not overlap" in prose.compare_rows(df, "Losses", "R1")
     curves = pd.DataFrame({"m": ["a", "a", "b", "b"], "p": [0.0, 0.5, 0.0, 0.5], "R1": [50.0, 40.0, 50.0, 48.0]})
-    c = report.describe_curves(curves, "p", "R1", "m")
+    c = prose.describe_curves(curves, "p", "R1", "m")
     assert "b keeps the highest R1 (48.0)" in c and "a by -10.0" in c
     ranked = np.array([[0, 1, 2], [2, 1, 0]])
-    note = report.ranked_lists_note(ranked, [7, 8], [7, 9, 8], [0, 0], [1, 1, 1], [0, 1], topk=3)
+    note = prose.ranked_lists_note(ranked, [7, 8], [7, 9, 8], [0, 0], [1, 1, 1], [0, 1], topk=3)
     assert note.startswith("2 of the 2 queries shown find their identity at rank 1")
 
 
@@ -83,13 +83,13 @@ def test_fig4_table_shares_p0_row():
     df = pd.DataFrame({"method": ["RE", "RE", "RPE(20)", "RPE(20)"], "p": [0.0, 0.5, 0.0, 0.5],
                        "R1": [60.0, 50.0, 60.0, 55.0], "R1_lo": [55.0] * 4, "R1_hi": [65.0] * 4,
                        "mAP": [40.0] * 4, "R1_occluded": [1.0] * 4, "seeds": [1] * 4})
-    t = report.fig4_table(df)
+    t = formats.fig4_table(df)
     assert t["method"].tolist() == ["none (p = 0)", "RE", "RPE(20)"]
     assert "seeds" not in t and "R1 (occluded queries)" in t
 
 
 def test_index_page_links_offline(tmp_path):
-    from henetlib.reproduce import write_index
+    from henetlib.study.reproduce import write_index
 
     figs, reps = tmp_path / "figures", tmp_path / "reports"
     figs.mkdir()
@@ -110,13 +110,13 @@ def test_index_page_links_offline(tmp_path):
 def test_a_figure_and_a_table_never_share_a_name(tmp_path):
     import matplotlib.pyplot as plt
 
-    report.save_table(pd.DataFrame({"a": [1.0]}), "t", "c", folder=tmp_path)
-    fig, _ = report.figure("one", 1.0)
+    export.save_table(pd.DataFrame({"a": [1.0]}), "t", "c", folder=tmp_path)
+    fig, _ = style.figure("one", 1.0)
     with pytest.raises(ValueError, match="table's name"):
-        report.save_figure(fig, "t", "c", folder=tmp_path)
-    report.save_figure(fig, "f", "c", folder=tmp_path)
+        export.save_figure(fig, "t", "c", folder=tmp_path)
+    export.save_figure(fig, "f", "c", folder=tmp_path)
     with pytest.raises(ValueError, match="figure's name"):
-        report.save_table(pd.DataFrame({"a": [1.0]}), "f", "c", folder=tmp_path)
+        export.save_table(pd.DataFrame({"a": [1.0]}), "f", "c", folder=tmp_path)
     plt.close("all")
 
 
@@ -130,8 +130,8 @@ def test_training_curves_and_note():
         return SimpleNamespace(name=name, history=hist, regime=reg)
 
     runs = [res("a", 0.5, True), res("b", 4.0, False), SimpleNamespace(name="c", history=[], regime={})]
-    fig = report.training_curves(runs)
+    fig = plots.training_curves(runs)
     assert len(fig.axes[0].lines) == 3 and len(fig.axes[1].lines) == 2  # a run without a check draws no fit line
-    note = report.training_note(runs)
+    note = prose.training_note(runs)
     assert note.startswith("1 of 3 runs converged") and "4.0 points (b)" in note
-    assert "no regime check" in report.training_note([runs[2]])
+    assert "no regime check" in prose.training_note([runs[2]])

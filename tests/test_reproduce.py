@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from henetlib import reproduce
+from henetlib.study import reproduce
 
 
 class _Proc:
@@ -60,7 +60,7 @@ def test_reproduce_refuses_finetune_on_a_profile_without_it(capsys):
 
 
 def test_regime_folders():
-    from henetlib.study import regime_name
+    from henetlib.study.grids import regime_name
 
     assert regime_name("smoke", True) == "default" and regime_name("smoke", False) == "scratch"
     assert regime_name("gpu", False) == "default" and regime_name("gpu", True) == "finetune"

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from henetlib.rpe import (
+from henetlib.method.rpe import (
     ErasingConfig,
     RandomPolygonErasing,
     REandRPE,
@@ -149,7 +149,7 @@ def test_re_plus_rpe_and_erase_batch():
 
 
 def test_random_fill_is_rand_0_255_through_the_normalisation():
-    from henetlib.rpe import IMAGENET_MEAN, IMAGENET_STD, random_fill
+    from henetlib.method.rpe import IMAGENET_MEAN, IMAGENET_STD, random_fill
 
     v = random_fill((3, 200_000), torch.float32, "cpu", "random", torch.Generator().manual_seed(0))
     raw = v * torch.tensor(IMAGENET_STD)[:, None] + torch.tensor(IMAGENET_MEAN)[:, None]
@@ -162,7 +162,7 @@ def test_random_fill_is_rand_0_255_through_the_normalisation():
 
 def test_re_and_rpe_differ_only_in_shape():
     """Zhong's RE: uniform aspect ratio, RPE's fill; the torchvision option keeps log-uniform + N(0, 1)."""
-    from henetlib.rpe import RandomRectangleErasing, random_erasing
+    from henetlib.method.rpe import RandomRectangleErasing, random_erasing
 
     x = torch.zeros(64, 3, 96, 96)
     g = torch.Generator().manual_seed(0)

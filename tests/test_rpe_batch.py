@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from henetlib.rpe import (
+from henetlib.method.rpe import (
     ErasingConfig,
     _draw,
     _Erasing,

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from henetlib.losses import HENetLoss, LossConfig
-from henetlib.model import HENet
-from henetlib.train import TrainConfig, make_config
+from henetlib.engine.config import TrainConfig, make_config
+from henetlib.method.losses import HENetLoss, LossConfig
+from henetlib.method.model import HENet
 
 _spec = importlib.util.spec_from_file_location("bench_step", Path(__file__).parents[1] / "benchmarks" / "bench_step.py")
 bench_step = sys.modules.setdefault("bench_step", importlib.util.module_from_spec(_spec))

@@ -3,9 +3,10 @@ import json
 import pytest
 import torch
 
-from henetlib import runner, study, tables
-from henetlib import train as train_mod
-from henetlib.train import TrainConfig, load_trained, make_config, train
+from henetlib.engine import cache, evaluator
+from henetlib.engine.config import TrainConfig, make_config
+from henetlib.engine.train import load_trained, train
+from henetlib.study import grids, tables
 
 
 def test_config_validation_and_identity():
@@ -45,15 +46,15 @@ def test_interrupted_run_resumes(isolated_dirs, monkeypatch):
     def interrupt(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_mod.Evaluator, "__call__", interrupt)
+    monkeypatch.setattr(evaluator.Evaluator, "__call__", interrupt)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, out_dir=folder, progress=False)
     saved = torch.load(folder / "last.pt", weights_only=True)  # checkpoints hold no pickled objects
     assert saved["epoch"] == 0
     monkeypatch.undo()
     calls = []
-    real = train_mod.Evaluator.__call__
-    monkeypatch.setattr(train_mod.Evaluator, "__call__", lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
+    real = evaluator.Evaluator.__call__
+    monkeypatch.setattr(evaluator.Evaluator, "__call__", lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
     out = train(cfg, out_dir=folder, progress=False)
     assert [h.epoch for h in out.history] == [0, 1]  # epoch 0 came from the checkpoint
     assert out.history[0].loss == saved["history"][0]["loss"]
@@ -62,7 +63,7 @@ def test_interrupted_run_resumes(isolated_dirs, monkeypatch):
 
 def test_run_caches_and_sweep_dedups(isolated_dirs, monkeypatch):
     cfg = make_config("test", device="cpu")
-    res = runner.run(cfg, progress=False)
+    res = cache.run(cfg, progress=False)
     f = res.folder / "result.json"
     stored = json.loads(f.read_text())
     assert stored["metrics"]["R1"] == res.metrics["R1"] and stored["hardware"] and stored["code_version"]
@@ -73,22 +74,22 @@ def test_run_caches_and_sweep_dedups(isolated_dirs, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("a cached configuration was trained again")
 
-    monkeypatch.setattr(runner, "train", boom)
-    assert runner.run(cfg, progress=False).key == res.key
-    out = runner.sweep([cfg, make_config("test", device="cpu")], progress=False)
+    monkeypatch.setattr(cache, "train", boom)
+    assert cache.run(cfg, progress=False).key == res.key
+    out = cache.sweep([cfg, make_config("test", device="cpu")], progress=False)
     assert [r.key for r in out] == [res.key, res.key]
 
 
 def test_study_rows_cover_the_tables():
-    assert len(study.table2_configs("test")) == 7
-    assert len(study.table3_configs("test")) == 7
-    t4 = {tuple(c.effective_losses()) for _, _, c in study.table4_configs("test")}
+    assert len(grids.table2_configs("test")) == 7
+    assert len(grids.table3_configs("test")) == 7
+    t4 = {tuple(c.effective_losses()) for _, _, c in grids.table4_configs("test")}
     assert len(t4) == 8
-    fig4 = study.fig4_configs("smoke")
+    fig4 = grids.fig4_configs("smoke")
     assert {m for m, *_ in fig4} == {"RE", "RPE(10)", "RPE(20)", "RPE(30)", "RPE(40)", "RE+RPE(20)"}
-    assert set(tables.paper_rows("table3")) == {label for label, _, _ in study.table3_configs("test")}
-    assert set(tables.paper_rows("table2")) == {label for label, _, _ in study.table2_configs("test")}
-    assert set(tables.paper_rows("table4")) == {label for label, _, _ in study.table4_configs("test")}
+    assert set(tables.paper_rows("table3")) == {label for label, _, _ in grids.table3_configs("test")}
+    assert set(tables.paper_rows("table2")) == {label for label, _, _ in grids.table2_configs("test")}
+    assert set(tables.paper_rows("table4")) == {label for label, _, _ in grids.table4_configs("test")}
 
 
 def test_cli_bad_data_root_is_one_clear_line(tmp_path, capsys):

@@ -1,0 +1,81 @@
+"""Compact inference graphs of the methods HENet is compared with in Table 1, for measuring FD, V and S.
+
+Only the test-time structure (plus one identity classifier per feature, so that V counts what a trained
+checkpoint holds) is rebuilt; accuracy columns for these methods always come from the paper.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import nn
+
+from henetlib.method.model import HENet
+
+
+def _resnet50_trunk(last_stride: int) -> nn.Sequential:
+    net = torchvision.models.resnet50(weights=None)
+    if last_stride == 1:
+        net.layer4[0].conv2.stride = (1, 1)
+        net.layer4[0].downsample[0].stride = (1, 1)
+    return nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4)
+
+
+class GlobalResNet50(nn.Module):
+    """AlignedReID's global branch (Zhang et al. 2017): ResNet50, global average pooling, FD 2048."""
+
+    def __init__(self, num_classes: int = 751):
+        super().__init__()
+        self.trunk = _resnet50_trunk(2)
+        self.fc = nn.Linear(2048, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.adaptive_avg_pool2d(self.trunk(x), 1).flatten(1)
+
+
+class _BinnedResNet50(nn.Module):
+    """ResNet50 at last stride 1 whose map is pooled into horizontal bins, each reduced to 256-d."""
+
+    def __init__(self, bins: list[int], num_classes: int, pool_max: bool):
+        super().__init__()
+        self.bins = bins
+        self.pool_max = pool_max
+        self.trunk = _resnet50_trunk(1)
+        n = sum(bins)
+        self.reduce = nn.ModuleList(nn.Sequential(nn.Conv2d(2048, 256, 1, bias=False), nn.BatchNorm2d(256),
+                                                  nn.ReLU(inplace=True)) for _ in range(n))
+        self.fc = nn.ModuleList(nn.Linear(256, num_classes) for _ in range(n))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        fmap = self.trunk(x)
+        pooled = []
+        for b in self.bins:
+            p = F.adaptive_avg_pool2d(fmap, (b, 1))
+            if self.pool_max:
+                p = p + F.adaptive_max_pool2d(fmap, (b, 1))
+            pooled.extend(p[:, :, j : j + 1] for j in range(b))
+        return torch.cat([r(p).flatten(1) for r, p in zip(self.reduce, pooled, strict=True)], dim=1)
+
+
+class PCB(_BinnedResNet50):
+    """PCB (Sun et al. 2018): 6 horizontal stripes, each reduced to 256-d: FD 1536."""
+
+    def __init__(self, num_classes: int = 751):
+        super().__init__([6], num_classes, pool_max=False)
+
+
+class HPM(_BinnedResNet50):
+    """HPM (Fu et al. 2018): a horizontal pyramid of 1, 2, 4 and 8 bins, average + max pooled: FD 3840."""
+
+    def __init__(self, num_classes: int = 751):
+        super().__init__([1, 2, 4, 8], num_classes, pool_max=True)
+
+
+def MGN(num_classes: int = 751) -> HENet:  # noqa: N802 - the method's name
+    """MGN (Wang et al. 2018) as the paper counts it: three branches G1, P2, P3 on a shared ResNet50 encoder
+    (our HENet graph with stripes (1, 2, 3), no R16 and MGN's own split), FD 2816 as in Table 1."""
+    return HENet(num_classes, stripes=(1, 2, 3), recovery=False, backbone="resnet50", split="mgn")
+
+
+PEERS = {"AlignedReID": GlobalResNet50, "PCB": PCB, "HPM": HPM, "MGN": MGN}
