@@ -205,7 +205,7 @@ def test_bad_run_parameters_fail_at_config_time(tmp_path):
         make_config("test", pretrained=str(tmp_path / "nope.pth"))
     with pytest.raises(ValueError, match="erasing probability"):
         make_config("test", erasing="rpe", erasing_p=1.5)
-    from henetlib.__main__ import cli
+    from henetlib.cli import cli
 
     assert cli(["run", "--profile", "test", "--device", "cpu", "--stripes", "0"]) == 2  # one line, exit 2
 

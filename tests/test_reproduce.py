@@ -51,7 +51,7 @@ def test_figures_in_restores_the_environment(monkeypatch, tmp_path):
 
 
 def test_reproduce_refuses_finetune_on_a_profile_without_it(capsys):
-    from henetlib.__main__ import main
+    from henetlib.cli import main
 
     with pytest.raises(ValueError, match="no pretrained regime"):
         main(["reproduce", "--profile", "test", "--finetune", "--notebooks", "08"])

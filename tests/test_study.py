@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from henetlib.__main__ import main
+from henetlib.cli import main
 from henetlib.engine import cache
 from henetlib.study import grids
 

@@ -93,7 +93,7 @@ def test_study_rows_cover_the_tables():
 
 
 def test_cli_bad_data_root_is_one_clear_line(tmp_path, capsys):
-    from henetlib.__main__ import cli
+    from henetlib.cli import cli
 
     assert cli(["data", "--data-root", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err

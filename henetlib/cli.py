@@ -1,0 +1,296 @@
+"""Command line for machines without Jupyter: fill the result cache, then render the notebooks anywhere.
+
+  python -m henetlib data --profile smoke                   generate SynthReID and print its summary
+  python -m henetlib run --profile gpu --stripes 1,4 --recovery
+  python -m henetlib table1|table2|table3|table4|fig4|fig5 --profile gpu [--seeds 0,1,2] [--data-root PATH]
+  python -m henetlib study --profile gpu                    every table and figure's runs
+  python -m henetlib study --profile paper --shard 3/8      the 3rd of 8 disjoint slices (a job array)
+  torchrun --nproc_per_node=4 -m henetlib run ...           one run on 4 GPUs with DDP (docs/SCALING.md)
+  python -m henetlib reproduce --profile smoke              execute the notebooks into reports/
+  python -m henetlib pretrain --profile smoke               pretrain the profile's backbone (pretrained/)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from henetlib.engine import cache
+from henetlib.study import grids, publish, tables
+from henetlib.system import distributed as ddp
+from henetlib.system.files import REPO_ROOT, results_dir
+from henetlib.verdicts import scoreboard
+
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+GRIDS = ("table2", "table3", "table4", "fig4", "fig5", "table1")
+
+
+def _ints(s: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in s.split(",") if x != "")
+
+
+def _common(args: argparse.Namespace) -> dict:
+    out = {"device": args.device}
+    if args.data_root:
+        out.update(dataset=args.dataset or "market1501", data_root=str(args.data_root))
+    elif args.dataset:
+        out["dataset"] = args.dataset
+    for name in ("epochs", "backbone", "height", "width", "synth_size", "pretrained", "from_scratch",
+                 "skip_bad_images", "p", "k", "sync_bn", "triplet_gather", "compile"):
+        if getattr(args, name, None):
+            out[name] = getattr(args, name)
+    return out
+
+
+def _finetune(args: argparse.Namespace) -> bool:
+    """The regime asked for: --finetune, --from-scratch, else the profile's default (study.DEFAULT_FINETUNE).
+    A profile without a fine-tuned regime refuses --finetune here, before any work."""
+    from henetlib.study.grids import default_finetune
+    from henetlib.study.tables import StudyContext
+
+    if getattr(args, "finetune", False) and getattr(args, "from_scratch", False):
+        raise SystemExit("error: --finetune and --from-scratch contradict each other; give one.")
+    ft = True if getattr(args, "finetune", False) else False if getattr(args, "from_scratch", False) else None
+    ft = default_finetune(args.profile) if ft is None else ft
+    if ft:
+        StudyContext(args.profile, finetune=True)  # raises for test and paper
+    return ft
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    notebooks = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+    if args.notebooks:
+        wanted = set(args.notebooks.split(","))
+        notebooks = [nb for nb in notebooks if nb.stem in wanted or nb.stem[:2] in wanted]
+    if not notebooks:
+        print(f"Nothing to reproduce: no study notebooks in {NOTEBOOK_DIR}.")
+        return 0
+    from henetlib.study.reproduce import run_notebooks
+
+    t0 = time.time()
+    extra: dict = {"seeds": list(_ints(args.seeds)), "finetune": _finetune(args)}
+    ok = run_notebooks(notebooks, profile=args.profile, device=args.device, data_root=args.data_root,
+                       extra=extra, jobs=max(1, args.jobs))
+    print(f"Total: {time.time() - t0:.0f} s")
+    return 0 if ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m henetlib", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--profile", default="smoke", choices=["test", "smoke", "gpu", "paper"])
+        p.add_argument("--device", default="auto", help="auto (CUDA when present), cuda or cpu")
+        p.add_argument("--data-root", type=Path, default=None, help="a Market-1501-style folder (default: SynthReID)")
+        p.add_argument("--dataset", default=None, help="market1501, dukemtmc, cuhk03-detected, cuhk03-labeled")
+
+    rp = sub.add_parser("reproduce", help="execute every study notebook with papermill into reports/")
+    common(rp)
+    rp.add_argument("--notebooks", default=None, help="comma-separated notebook stems or numbers (00,01)")
+    rp.add_argument("--seeds", default="0", help="comma-separated seeds for every table and figure (e.g. 0,1,2)")
+    rp.add_argument("--finetune", action="store_true",
+                    help="fine-tune the SynthReID-pretrained backbone (the paper's regime; smoke's default)")
+    rp.add_argument("--from-scratch", action="store_true",
+                    help="train from random weights (gpu's default). A regime other than the profile's default "
+                         "writes figures/<regime>/ and reports/<regime>/")
+    rp.add_argument("--jobs", type=int, default=2,
+                    help="notebooks rendered at once, and training processes on a CPU (default 2)")
+    cr = sub.add_parser("compare-regimes", help="the claims scored from scratch and fine-tuned, side by side "
+                                                "(both studies must be trained or published)")
+    common(cr)
+    cr.add_argument("--seeds", default="0")
+    cr.add_argument("--n-boot", type=int, default=1000, help="bootstrap draws per interval")
+
+    dp = sub.add_parser("data", help="generate/check a data set and print its summary")
+    common(dp)
+
+    pp = sub.add_parser("publish", help="train the study within a time budget, then pack its small result files")
+    common(pp)
+    pp.add_argument("--seeds", default="0")
+    pp.add_argument("--budget", type=float, default=480, help="seconds of training to spend in this call")
+    pp.add_argument("--out", type=Path, required=True, help="folder for published-<profile>.tar.gz")
+    pp.add_argument("--finetune", action="store_true",
+                    help="smoke/gpu: fine-tune the backbone made by `pretrain` (the paper's regime)")
+    pp.add_argument("--from-scratch", action="store_true", help="train from random weights")
+    pt = sub.add_parser("pretrain", help="pretrain a profile's backbone on SynthReID's own pretraining set")
+    pt.add_argument("--profile", default="smoke", choices=["smoke", "gpu"])
+    pt.add_argument("--device", default="auto")
+    pt.add_argument("--out", type=Path, default=None, help="weights file (default: pretrained/<profile>-<backbone>.pt)")
+    for flag, typ in (("--epochs", int), ("--batch-size", int), ("--lr", float), ("--seed", int)):
+        pt.add_argument(flag, type=typ, default=None, help="override the profile's pretraining setting")
+    ip = sub.add_parser("import-published", help="unpack a publish archive into published/<profile>/")
+    ip.add_argument("archive", type=Path)
+    ip.add_argument("--profile", default="gpu")
+
+    for name in ("run", "study", *GRIDS):
+        p = sub.add_parser(name, help="train (cached) " + ("one configuration" if name == "run" else name))
+        common(p)
+        p.add_argument("--seeds", default="0")
+        p.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
+        p.add_argument("--backbone", default=None, help="override: resnet50, resnet34, resnet18, resnet18-half, resnet18-quarter")
+        p.add_argument("--height", type=int, default=None, help="override the input height")
+        p.add_argument("--width", type=int, default=None, help="override the input width")
+        p.add_argument("--synth-size", default=None, choices=["tiny", "smoke", "small", "full"], help="SynthReID size")
+        p.add_argument("--pretrained", default=None, help="a local torchvision ResNet checkpoint (never downloaded)")
+        p.add_argument("--from-scratch", action="store_true",
+                       help="train from random weights (smoke's default is to fine-tune; the paper profile "
+                            "needs this to start without ImageNet weights)")
+        p.add_argument("--finetune", action="store_true",
+                       help="smoke/gpu: fine-tune the SynthReID-pretrained backbone (the paper's regime; "
+                            "smoke's default)")
+        p.add_argument("--skip-bad-images", action="store_true",
+                       help="train without unreadable or misnamed files of a real data set (recorded in results)")
+        p.add_argument("--p", type=int, default=None,
+                       help="override P, identities per batch (per process under torchrun: the global batch "
+                            "is P x processes x K)")
+        p.add_argument("--k", type=int, default=None, help="override K, images per identity")
+        p.add_argument("--sync-bn", action="store_true", help="torchrun: synchronise BatchNorm across GPUs")
+        p.add_argument("--triplet-gather", action="store_true",
+                       help="torchrun: mine triplets over every process's features, not each one's own")
+        p.add_argument("--compile", default=None, choices=["none", "default", "reduce-overhead", "cuda-graph"],
+                       help="how the training step runs: eager (none), torch.compile of model and losses "
+                            "(default, reduce-overhead) or one captured CUDA graph (cuda-graph; CUDA only)")
+        if name == "study":
+            p.add_argument("--shard", default=None, metavar="I/N",
+                           help="train only the I-th of N disjoint slices of the study's runs (1 <= I <= N)")
+            p.add_argument("--list", action="store_true",
+                           help="list the runs (of the shard) and whether each is done; train nothing")
+        if name == "run":
+            p.add_argument("--stripes", default="1,4")
+            p.add_argument("--recovery", action="store_true")
+            p.add_argument("--no-oim", action="store_true")
+            p.add_argument("--no-triplet", action="store_true")
+            p.add_argument("--no-mse", action="store_true")
+            p.add_argument("--erasing", default="none", choices=["none", "re", "rpe", "re+rpe"])
+            p.add_argument("--erasing-p", type=float, default=0.5)
+            p.add_argument("--rpe-n", type=int, default=20)
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", message="HENet: no pretrained weights")
+
+    if args.cmd == "reproduce":
+        return _reproduce(args)
+    if args.cmd == "compare-regimes":
+
+        ctx = tables.StudyContext(args.profile, args.device, str(args.data_root) if args.data_root else None,
+                              args.dataset, _ints(args.seeds))
+        table = scoreboard.compare_regimes(ctx, n_boot=args.n_boot)
+        print(table.to_string(index=False, max_colwidth=70))
+        print(f"\n{table.attrs['summary']}\nwritten: {scoreboard.save_regimes(table, ctx)}")
+        return 0
+    if args.cmd == "pretrain":
+        from henetlib.engine.pretrain import config_for, pretrain
+
+        cfg = config_for(args.profile, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+        pretrain(cfg, args.out, args.device)
+        return 0
+    if args.cmd == "import-published":
+        from henetlib.study.publish import unpack
+
+        print(f"{unpack(args.archive, args.profile)} results added to published/{args.profile}/")
+        return 0
+    from henetlib.data.datasets import build_dataset
+    from henetlib.engine.config import make_config
+
+    if args.cmd in ("run", "study", *GRIDS):
+        rc = _train_commands(args)
+        ddp.cleanup()  # not on an error: torchrun stops the other ranks, a barrier here would hang
+        return rc
+
+    if args.cmd == "publish":
+
+        ctx = tables.StudyContext(args.profile, args.device, str(args.data_root) if args.data_root else None,
+                              args.dataset, _ints(args.seeds), finetune=_finetune(args))
+        t0 = time.time()
+        done, left = publish.train_within(ctx, args.budget, out_dir=args.out)
+        print(f"[publish] trained {done} runs in {time.time() - t0:.0f} s; {left} still missing", flush=True)
+        publish.extras(ctx)
+        publish.pack(args.profile, args.out)
+        return 0
+    if args.cmd == "data":
+        cfg = make_config(args.profile, **_common(args))
+        build_dataset(cfg.dataset, cfg.data_root, cfg.synth_size, verbose=True)  # checks a real data set
+        return 0
+    return 0
+
+
+def _train_commands(args: argparse.Namespace) -> int:
+    """run / study / one grid; under torchrun every rank executes this and rank 0 prints."""
+    from henetlib.engine.config import make_config
+
+    ddp.setup(args.device)
+    ddp.check(args.sync_bn, args.device)
+    main = ddp.is_main()
+    if args.cmd == "run":
+        cfg = make_config(args.profile, stripes=_ints(args.stripes), recovery=args.recovery, oim=not args.no_oim,
+                          triplet=not args.no_triplet, mse=not args.no_mse, erasing=args.erasing,
+                          erasing_p=args.erasing_p, rpe_n=args.rpe_n, seed=_ints(args.seeds)[0],
+                          finetune=_finetune(args), **_common(args))
+        res = cache.run(cfg, progress=main)
+        if main:
+            ranks = res.distributed.get("world_size", 1)
+            print(f"{res.name}: " + ", ".join(f"{k}={v:.2f}" for k, v in res.metrics.items()
+                                               if "_" not in k and isinstance(v, (int, float)))
+                  + f" ({res.images_per_second:.0f} img/s" + (f" on {ranks} ranks" if ranks > 1 else "")
+                  + f", {res.train_seconds:.0f} s, result {res.folder})")
+            if ranks != ddp.world_size():
+                print(f"note: this is the cached result of the configuration, trained on {ranks} process(es) with a "
+                      f"global batch of {cfg.p * ranks} x {cfg.k}; the key does not depend on the number of "
+                      "processes (docs/SCALING.md)."
+                      + ("" if res.published else f" Delete {res.folder} to train it again here."))
+        return 0
+    names = GRIDS if args.cmd == "study" else (args.cmd,)
+    overrides = {k: v for k, v in _common(args).items() if k not in ("device", "dataset", "data_root")}
+    ctx = tables.StudyContext(args.profile, args.device, str(args.data_root) if args.data_root else None, args.dataset,
+                          _ints(args.seeds), overrides, finetune=_finetune(args))
+    t0 = time.time()
+    if args.cmd == "study" and (args.shard or args.list):
+        index, count = grids.parse_shard(args.shard or "1/1")
+        runs = grids.shard(ctx.runs(), index, count)
+        if args.list:
+            if main:
+                for grid, cfg in runs:
+                    ds = cache.dataset_for(cfg)
+                    key = cache.result_key(cfg, ds)
+                    done = "done" if cache.lookup(cfg, ds, key) is not None else "todo"
+                    print(f"{done}  {key}  {grid:6s}  {cfg.name()}")
+                print(f"shard {index}/{count}: {len(runs)} runs")
+            return 0
+        results = cache.sweep([c for _, c in runs], progress=main)
+        if main:  # Fig. 5's occlusion curves in the shard that trained the model, not serially after the shards
+            for (grid, _), res in zip(runs, results, strict=True):
+                if grid == "fig5":
+                    tables.fig5_curve(ctx, res)
+            print(f"shard {index}/{count}: {len(results)} runs ready in {time.time() - t0:.0f} s; results under "
+                  f"{results_dir()}. Render the tables anywhere once every shard is done.", flush=True)
+        return 0
+    if ddp.world_size() > 1:
+        # every rank trains the runs together; then rank 0 alone renders the tables from the cache
+        todo = ctx.runs(names)
+        cache.sweep([c for _, c in todo], progress=main)
+        ddp.cleanup()
+        if not main:
+            return 0
+    for name in names:
+        t1 = time.time()
+        df, results = getattr(tables, name)(ctx)
+        print(df.round(2).to_string(index=False))
+        print(f"{name}: {len(results)} runs ready in {time.time() - t1:.0f} s\n", flush=True)
+    print(f"done in {time.time() - t0:.0f} s; results under {results_dir()}")
+    return 0
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """``main`` with bad input reported as one clear line (exit 2) rather than a traceback."""
+    from henetlib.data.images import DataError
+
+    try:
+        return main(argv)
+    except (DataError, ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
