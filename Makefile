@@ -10,7 +10,8 @@ DEVICE ?= auto
 NOTEBOOKS ?=
 SEEDS ?= 0
 # default: the profile's own (smoke fine-tunes its SynthReID-pretrained backbone, the paper's regime; gpu starts from
-# random weights); finetune or scratch force one, into figures/<regime>/ and reports/<regime>/ when not the default
+# random weights); finetune or scratch force one, into figures/fine-tuned/ or figures/from-scratch/ (and reports/)
+# when not the default
 REGIME ?= default
 
 .PHONY: env test lint reproduce lab bench clean-results

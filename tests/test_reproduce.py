@@ -62,5 +62,5 @@ def test_reproduce_refuses_finetune_on_a_profile_without_it(capsys):
 def test_regime_folders():
     from henetlib.study.grids import regime_name
 
-    assert regime_name("smoke", True) == "default" and regime_name("smoke", False) == "scratch"
-    assert regime_name("gpu", False) == "default" and regime_name("gpu", True) == "finetune"
+    assert regime_name("smoke", True) == "default" and regime_name("smoke", False) == "from-scratch"
+    assert regime_name("gpu", False) == "default" and regime_name("gpu", True) == "fine-tuned"

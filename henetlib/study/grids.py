@@ -149,11 +149,12 @@ def default_finetune(profile: str) -> bool:
 
 
 def regime_name(profile: str, finetune: bool) -> str:
-    """"default" when ``finetune`` is the profile's default regime, else "finetune" / "scratch": the
-    sub-folder of figures/ and reports/ a non-default regime writes to."""
+    """"default" when ``finetune`` is the profile's default regime, else "fine-tuned" / "from-scratch": the
+    sub-folder of figures/ and reports/ a non-default regime writes to (figures/from-scratch/: the study
+    trained from random weights, beside the default fine-tuned one)."""
     if finetune == default_finetune(profile):
         return "default"
-    return "finetune" if finetune else "scratch"
+    return "fine-tuned" if finetune else "from-scratch"
 
 
 def grid_configs(grid: str, profile: str, seeds=(0,), **common: Any) -> list[TrainConfig]:
