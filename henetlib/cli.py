@@ -8,21 +8,31 @@
   torchrun --nproc_per_node=4 -m henetlib run ...           one run on 4 GPUs with DDP (docs/SCALING.md)
   python -m henetlib reproduce --profile smoke              execute the notebooks into reports/
   python -m henetlib pretrain --profile smoke               pretrain the profile's backbone (pretrained/)
+  python -m henetlib noise estimate|check|show --profile smoke   the seed-noise model (published/noise/)
+
+The library reports progress through ``logging``; this command line shows it (INFO, or DEBUG with -v).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
 import sys
 import time
 import warnings
+from dataclasses import asdict
 from pathlib import Path
 
+from henetlib.data.datasets import build_dataset
+from henetlib.data.images import DataError
 from henetlib.engine import cache
-from henetlib.study import grids, publish, tables
+from henetlib.engine.config import make_config
+from henetlib.engine.pretrain import config_for, pretrain
+from henetlib.study import grids, noise_model, publish, reproduce, tables
 from henetlib.system import distributed as ddp
 from henetlib.system.files import REPO_ROOT, results_dir
-from henetlib.verdicts import scoreboard
+from henetlib.verdicts import noise, regimes
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 GRIDS = ("table2", "table3", "table4", "fig4", "fig5", "table1")
@@ -45,19 +55,30 @@ def _common(args: argparse.Namespace) -> dict:
     return out
 
 
-def _finetune(args: argparse.Namespace) -> bool:
-    """The regime asked for: --finetune, --from-scratch, else the profile's default (study.DEFAULT_FINETUNE).
-    A profile without a fine-tuned regime refuses --finetune here, before any work."""
-    from henetlib.study.grids import default_finetune
-    from henetlib.study.tables import StudyContext
+def _add_regime(p: argparse.ArgumentParser) -> None:
+    """--finetune / --from-scratch, the one definition of the regime flags (every command that trains or reads
+    a study takes them)."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--finetune", action="store_true",
+                   help="smoke/gpu: fine-tune the SynthReID-pretrained backbone (the paper's regime; smoke's default)")
+    g.add_argument("--from-scratch", action="store_true",
+                   help="train from random weights (gpu's default; the paper profile needs it to start without "
+                        "ImageNet weights). A regime other than the profile's default renders into "
+                        "figures/<regime>/ and reports/<regime>/")
 
-    if getattr(args, "finetune", False) and getattr(args, "from_scratch", False):
-        raise SystemExit("error: --finetune and --from-scratch contradict each other; give one.")
-    ft = True if getattr(args, "finetune", False) else False if getattr(args, "from_scratch", False) else None
-    ft = default_finetune(args.profile) if ft is None else ft
+
+def _finetune(args: argparse.Namespace) -> bool:
+    """The regime asked for: --finetune, --from-scratch, else the profile's default (grids.DEFAULT_FINETUNE).
+    A profile without a fine-tuned regime refuses --finetune here, before any work."""
+    ft = True if args.finetune else False if args.from_scratch else grids.default_finetune(args.profile)
     if ft:
-        StudyContext(args.profile, finetune=True)  # raises for test and paper
+        tables.StudyContext(args.profile, finetune=True)  # raises for test and paper
     return ft
+
+
+def _context(args: argparse.Namespace, overrides: dict | None = None) -> tables.StudyContext:
+    return tables.StudyContext(args.profile, args.device, str(args.data_root) if args.data_root else None,
+                               args.dataset, _ints(args.seeds), overrides or {}, finetune=_finetune(args))
 
 
 def _reproduce(args: argparse.Namespace) -> int:
@@ -68,12 +89,10 @@ def _reproduce(args: argparse.Namespace) -> int:
     if not notebooks:
         print(f"Nothing to reproduce: no study notebooks in {NOTEBOOK_DIR}.")
         return 0
-    from henetlib.study.reproduce import run_notebooks
-
     t0 = time.time()
     extra: dict = {"seeds": list(_ints(args.seeds)), "finetune": _finetune(args)}
-    ok = run_notebooks(notebooks, profile=args.profile, device=args.device, data_root=args.data_root,
-                       extra=extra, jobs=max(1, args.jobs))
+    ok = reproduce.run_notebooks(notebooks, profile=args.profile, device=args.device, data_root=args.data_root,
+                       extra=extra, jobs=max(1, args.jobs), force=args.force)
     print(f"Total: {time.time() - t0:.0f} s")
     return 0 if ok else 1
 
@@ -93,13 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     common(rp)
     rp.add_argument("--notebooks", default=None, help="comma-separated notebook stems or numbers (00,01)")
     rp.add_argument("--seeds", default="0", help="comma-separated seeds for every table and figure (e.g. 0,1,2)")
-    rp.add_argument("--finetune", action="store_true",
-                    help="fine-tune the SynthReID-pretrained backbone (the paper's regime; smoke's default)")
-    rp.add_argument("--from-scratch", action="store_true",
-                    help="train from random weights (gpu's default). A regime other than the profile's default "
-                         "writes figures/<regime>/ and reports/<regime>/")
+    _add_regime(rp)
     rp.add_argument("--jobs", type=int, default=2,
                     help="notebooks rendered at once, and training processes on a CPU (default 2)")
+    rp.add_argument("--force", action="store_true",
+                    help="execute every notebook, even those whose inputs did not change since their last run")
     cr = sub.add_parser("compare-regimes", help="the claims scored from scratch and fine-tuned, side by side "
                                                 "(both studies must be trained or published)")
     common(cr)
@@ -114,15 +131,19 @@ def main(argv: list[str] | None = None) -> int:
     pp.add_argument("--seeds", default="0")
     pp.add_argument("--budget", type=float, default=480, help="seconds of training to spend in this call")
     pp.add_argument("--out", type=Path, required=True, help="folder for published-<profile>.tar.gz")
-    pp.add_argument("--finetune", action="store_true",
-                    help="smoke/gpu: fine-tune the backbone made by `pretrain` (the paper's regime)")
-    pp.add_argument("--from-scratch", action="store_true", help="train from random weights")
+    _add_regime(pp)
     pt = sub.add_parser("pretrain", help="pretrain a profile's backbone on SynthReID's own pretraining set")
     pt.add_argument("--profile", default="smoke", choices=["smoke", "gpu"])
     pt.add_argument("--device", default="auto")
     pt.add_argument("--out", type=Path, default=None, help="weights file (default: pretrained/<profile>-<backbone>.pt)")
     for flag, typ in (("--epochs", int), ("--batch-size", int), ("--lr", float), ("--seed", int)):
         pt.add_argument(flag, type=typ, default=None, help="override the profile's pretraining setting")
+    npar = sub.add_parser("noise", help="the seed-noise model: estimate it from seeds 0-4, check it, or show it")
+    npar.add_argument("action", choices=("estimate", "check", "show"))
+    common(npar)
+    npar.add_argument("--seeds", default="0,1,2,3,4", help="estimate: the seeds (default 0-4)")
+    npar.add_argument("--no-train", action="store_true", help="use cached or published runs only")
+    _add_regime(npar)
     ip = sub.add_parser("import-published", help="unpack a publish archive into published/<profile>/")
     ip.add_argument("archive", type=Path)
     ip.add_argument("--profile", default="gpu")
@@ -137,12 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--width", type=int, default=None, help="override the input width")
         p.add_argument("--synth-size", default=None, choices=["tiny", "smoke", "small", "full"], help="SynthReID size")
         p.add_argument("--pretrained", default=None, help="a local torchvision ResNet checkpoint (never downloaded)")
-        p.add_argument("--from-scratch", action="store_true",
-                       help="train from random weights (smoke's default is to fine-tune; the paper profile "
-                            "needs this to start without ImageNet weights)")
-        p.add_argument("--finetune", action="store_true",
-                       help="smoke/gpu: fine-tune the SynthReID-pretrained backbone (the paper's regime; "
-                            "smoke's default)")
+        _add_regime(p)
         p.add_argument("--skip-bad-images", action="store_true",
                        help="train without unreadable or misnamed files of a real data set (recorded in results)")
         p.add_argument("--p", type=int, default=None,
@@ -169,42 +185,36 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--erasing", default="none", choices=["none", "re", "rpe", "re+rpe"])
             p.add_argument("--erasing-p", type=float, default=0.5)
             p.add_argument("--rpe-n", type=int, default=20)
+    parser.add_argument("-v", "--verbose", action="store_true", help="show the library's DEBUG messages too")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     warnings.filterwarnings("ignore", message="HENet: no pretrained weights")
 
     if args.cmd == "reproduce":
         return _reproduce(args)
     if args.cmd == "compare-regimes":
-
         ctx = tables.StudyContext(args.profile, args.device, str(args.data_root) if args.data_root else None,
-                              args.dataset, _ints(args.seeds))
-        table = scoreboard.compare_regimes(ctx, n_boot=args.n_boot)
+                                  args.dataset, _ints(args.seeds))
+        table = regimes.compare_regimes(ctx, n_boot=args.n_boot)
         print(table.to_string(index=False, max_colwidth=70))
-        print(f"\n{table.attrs['summary']}\nwritten: {scoreboard.save_regimes(table, ctx)}")
+        print(f"\n{table.attrs['summary']}\nwritten: {regimes.save_regimes(table, ctx)}")
         return 0
+    if args.cmd == "noise":
+        return _noise(args)
     if args.cmd == "pretrain":
-        from henetlib.engine.pretrain import config_for, pretrain
-
         cfg = config_for(args.profile, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
         pretrain(cfg, args.out, args.device)
         return 0
     if args.cmd == "import-published":
-        from henetlib.study.publish import unpack
-
-        print(f"{unpack(args.archive, args.profile)} results added to published/{args.profile}/")
+        print(f"{publish.unpack(args.archive, args.profile)} results added to published/{args.profile}/")
         return 0
-    from henetlib.data.datasets import build_dataset
-    from henetlib.engine.config import make_config
-
     if args.cmd in ("run", "study", *GRIDS):
         rc = _train_commands(args)
         ddp.cleanup()  # not on an error: torchrun stops the other ranks, a barrier here would hang
         return rc
 
     if args.cmd == "publish":
-
-        ctx = tables.StudyContext(args.profile, args.device, str(args.data_root) if args.data_root else None,
-                              args.dataset, _ints(args.seeds), finetune=_finetune(args))
+        ctx = _context(args)
         t0 = time.time()
         done, left = publish.train_within(ctx, args.budget, out_dir=args.out)
         print(f"[publish] trained {done} runs in {time.time() - t0:.0f} s; {left} still missing", flush=True)
@@ -220,8 +230,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _train_commands(args: argparse.Namespace) -> int:
     """run / study / one grid; under torchrun every rank executes this and rank 0 prints."""
-    from henetlib.engine.config import make_config
-
     ddp.setup(args.device)
     ddp.check(args.sync_bn, args.device)
     main = ddp.is_main()
@@ -245,8 +253,7 @@ def _train_commands(args: argparse.Namespace) -> int:
         return 0
     names = GRIDS if args.cmd == "study" else (args.cmd,)
     overrides = {k: v for k, v in _common(args).items() if k not in ("device", "dataset", "data_root")}
-    ctx = tables.StudyContext(args.profile, args.device, str(args.data_root) if args.data_root else None, args.dataset,
-                          _ints(args.seeds), overrides, finetune=_finetune(args))
+    ctx = _context(args, overrides)
     t0 = time.time()
     if args.cmd == "study" and (args.shard or args.list):
         index, count = grids.parse_shard(args.shard or "1/1")
@@ -284,10 +291,28 @@ def _train_commands(args: argparse.Namespace) -> int:
     return 0
 
 
+def _noise(args: argparse.Namespace) -> int:
+    """estimate (seeds 0-4 of every grid), check (a second seed of four configurations against the model), show."""
+    if args.action == "estimate":
+        m = noise.estimate(_context(args), train=not args.no_train)
+        print(f"wrote {m.save()}")
+        print(json.dumps(m.estimates, indent=1))
+        return 0
+    args.seeds = "0"
+    ctx = _context(args)
+    st = noise_model.status(ctx)
+    if args.action == "show":
+        print(st.note)
+        if st.model:
+            print(json.dumps(asdict(st.model), indent=1))
+        return 0
+    r = noise.check(ctx, train=not args.no_train, st=st, progress=True)
+    print(json.dumps(r, indent=1))
+    return 1 if r.get("drift") else 0
+
+
 def cli(argv: list[str] | None = None) -> int:
     """``main`` with bad input reported as one clear line (exit 2) rather than a traceback."""
-    from henetlib.data.images import DataError
-
     try:
         return main(argv)
     except (DataError, ValueError, FileNotFoundError) as e:

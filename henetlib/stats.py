@@ -1,4 +1,4 @@
-"""Intervals for R1 and mAP, and verdicts on contrasts between configurations (issues #13 and #22).
+"""Intervals for R1 and mAP, and verdicts on contrasts between configurations.
 
 Each cached result keeps, per query, the rank of its first true match and its AP (``Result.per_query``), so
 every interval here is recomputed without training. Two sources of noise enter an interval:
@@ -9,7 +9,7 @@ every interval here is recomputed without training. Two sources of noise enter a
   in a difference) and keeps the query part of the variance at its full size (a fresh resample per seed slot
   would shrink it by about 1/S).
 * **training noise** (seed to seed). With one seed it is invisible in the data; it comes from a noise model
-  estimated once from multi-seed runs (:mod:`henetlib.noise`), with its own uncertainty (a variance estimate
+  estimated once from multi-seed runs (:mod:`henetlib.verdicts.noise`), with its own uncertainty (a variance estimate
   with ``df`` degrees of freedom). With a few seeds of our own, a percentile bootstrap over seeds is too
   coarse (three seeds give 10 distinct multisets), so the seed part is a variance with S - 1 degrees of
   freedom instead.

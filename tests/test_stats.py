@@ -1,3 +1,6 @@
+"""Intervals and verdicts (stats.py): bootstrap designs against known answers, seed variance, paired
+differences, Holm, TOST, seeds needed, and the verdict rules."""
+
 import numpy as np
 import pytest
 

@@ -1,17 +1,18 @@
 """Checking a real data set before any training: every image decoded once, every file name parsed.
 
-A corrupt JPEG in ``bounding_box_test/`` used to surface only at evaluation, after the whole run had trained.
-:func:`verify` decodes every image of a data set in parallel (with a progress bar), caches the verdict by the
-files' names, sizes and modification times, and raises one :class:`~henetlib.images.DataError` that lists the
-bad files (the first 10 and a count) and says how to fix or skip them. With ``skip_bad_images`` the data set
-comes back without them, and ``ds.skipped`` lists what was left out (results record it). ``ds`` is a
-:class:`henetlib.data.ReIDDataset`; this module sits below :mod:`henetlib.data` (which calls it) and so
-takes it by duck type.
+Unchecked, a corrupt JPEG in ``bounding_box_test/`` would surface only at evaluation, after the whole run has
+trained. :func:`verify` decodes every image of a data set in parallel (with a progress bar), caches the verdict
+by the files' names, sizes and modification times, and raises one :class:`~henetlib.data.images.DataError` that
+lists the bad files (the first 10 and a count) and says how to fix or skip them. With ``skip_bad_images`` the
+data set comes back without them, and ``ds.skipped`` lists what was left out (results record it). ``ds`` is a
+:class:`henetlib.data.datasets.ReIDDataset`; this module sits below :mod:`henetlib.data.datasets` (which calls
+it) and so takes it by duck type.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -21,6 +22,8 @@ from tqdm.auto import tqdm
 
 from henetlib.data.images import DataError, read_image
 from henetlib.system.files import atomic_write_json, data_dir, stable_hash
+
+logger = logging.getLogger(__name__)
 
 SHOWN = 10  # bad files listed by name in the error
 
@@ -108,6 +111,7 @@ def verify(ds: Any, skip_bad_images: bool = False, progress: bool = True) -> Any
     out = replace(ds, train=keep(ds.train), query=keep(ds.query), gallery=keep(ds.gallery))
     out.skipped = sorted(bad)
     if progress:
-        print(f"{ds.name}: skipping {len(bad)} unusable file(s) (--skip-bad-images); e.g. {sorted(bad)[0]}")
+        logger.warning("%s: skipping %d unusable file(s) (--skip-bad-images); e.g. %s", ds.name, len(bad),
+                       sorted(bad)[0])
     return out
 

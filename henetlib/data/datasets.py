@@ -8,7 +8,7 @@ Layouts:
   marks unlabeled images (SynthReID's passers-by), which get label -1 and feed OIM's queue.
 * CUHK03-NP (the 767/700 protocol of Zhong et al. 2017): ``<root>/{detected,labeled}/`` each in the layout
   above (file names ``PPPP_cX_N.png``).
-* SynthReID: the embedded procedural set (:mod:`henetlib.synth`), generated on first use.
+* SynthReID: the embedded procedural set (:mod:`henetlib.data.synth`), generated on first use.
 
 Two loading paths share one preprocessing function (:func:`preprocess`), so they give the same tensors:
 a standard DataLoader with workers, and a device-resident store that decodes every image once into a
@@ -17,6 +17,7 @@ uint8 tensor on the device and does resize, flip, normalisation and erasing ther
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -31,9 +32,12 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from henetlib.data.check import verify
 from henetlib.data.images import DataError, read_image
+from henetlib.data.synth import generate, occluded_queries
 from henetlib.method.rpe import IMAGENET_MEAN, IMAGENET_STD, ErasingConfig, erase_batch, erasing_transform
 from henetlib.system.caches import CACHES
-from henetlib.system.files import data_dir
+from henetlib.system.files import data_dir, stable_hash
+
+logger = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^(-?\d+)_c(\d+)")
 _EXTS = {".jpg", ".jpeg", ".png", ".bmp"}
@@ -93,8 +97,6 @@ class ReIDDataset:
         the full SynthReID); the splits are not changed after loading (``dataclasses.replace`` makes a new
         data set, with its own fingerprint)."""
         if self._fingerprint is None:
-            from henetlib.system.files import stable_hash
-
             self._fingerprint = stable_hash([self.name, [(Path(s.path).name, s.pid, s.camid)
                                                          for s in self.train + self.query + self.gallery]])
         return self._fingerprint
@@ -159,8 +161,6 @@ def market_style(root: str | Path, name: str = "market1501") -> ReIDDataset:
         raise DataError(f"{e}.\n{LAYOUT_HELP.format(root=root)}") from None
     if not any(s.pid >= 0 for s in train):
         raise DataError(f"{root / 'bounding_box_train'} has no labelled identity (only pid 0000 images).")
-    from henetlib.data.synth import occluded_queries
-
     return ReIDDataset(name, root, train, query, gallery, occluded_queries(root), unparsed)
 
 
@@ -180,35 +180,36 @@ KNOWN_DATASETS = ("synthreid", "market1501", "market", "dukemtmc", "duke", "duke
                   "cuhk03-labeled")
 
 
+def check_dataset_name(name: str) -> str:
+    """The lower-case key of a data set name this package reads; a ValueError naming the choices otherwise."""
+    key = name.lower()
+    if key not in KNOWN_DATASETS:
+        raise ValueError(f"unknown data set {name!r}; use synthreid, market1501, dukemtmc, cuhk03-detected "
+                         "or cuhk03-labeled.")
+    return key
+
+
 def build_dataset(name: str = "synthreid", root: str | Path | None = None, synth_size: str = "small",
                   verbose: bool = True, skip_bad_images: bool = False) -> ReIDDataset:
     """``synthreid`` (generated into ``data/synthreid/`` on first use), ``market1501``, ``dukemtmc``,
     ``cuhk03-detected`` or ``cuhk03-labeled`` from ``root``.
 
-    A real data set is checked before anything trains (:mod:`henetlib.datacheck`): every image decoded once,
+    A real data set is checked before anything trains (:mod:`henetlib.data.check`): every image decoded once,
     every name parsed; unusable files give one clear error, or are left out with ``skip_bad_images``."""
-    key = name.lower()
-    if key not in KNOWN_DATASETS:
-        raise ValueError(f"unknown data set {name!r}; use synthreid, market1501, dukemtmc, cuhk03-detected "
-                         "or cuhk03-labeled.")
+    key = check_dataset_name(name)
     if key == "synthreid":
-        from henetlib.data.synth import generate
-
         folder = generate(root or data_dir() / "synthreid", synth_size, verbose=verbose)
         ds = market_style(folder, f"synthreid-{synth_size}")
     elif root is None:
         raise DataError(f"data set {name!r} needs a root folder (--data-root); nothing is downloaded.")
     elif key in ("market1501", "market", "dukemtmc", "duke", "dukemtmcreid"):
         ds = market_style(root, "dukemtmc" if key.startswith("duke") else "market1501")
-    elif key.startswith("cuhk03"):
+    else:  # cuhk03, cuhk03-detected, cuhk03-labeled
         ds = cuhk03_np(root, "labeled" if key.endswith("labeled") else "detected")
-    else:
-        raise ValueError(f"unknown data set {name!r}; use synthreid, market1501, dukemtmc, cuhk03-detected "
-                         "or cuhk03-labeled.")
     if key != "synthreid" or ds.unparsed:
         ds = verify(ds, skip_bad_images, progress=verbose)
     if verbose:
-        print(ds.summary())
+        logger.info("%s", ds.summary())
     return ds
 
 

@@ -1,4 +1,4 @@
-"""FractalDB-style formula-driven images: a pretraining set with no people in it (issue 21).
+"""FractalDB-style formula-driven images: a pretraining set with no people in it.
 
 Kataoka et al. (ACCV 2020) pretrain on images of fractals drawn by iterated function systems (IFS) and reach
 much of ImageNet pretraining's benefit. This is a small version of their recipe, written from the paper's
@@ -9,8 +9,8 @@ Its *instances* scale one map's parameters by a factor in [0.8, 1.2] (their intr
 are flipped at random. Points come from the chaos game, run for every image at once, and are drawn white
 on black, fitted into the image with their aspect kept.
 
-The set is written in the Market-1501 layout, so :func:`henetlib.data.market_style` reads it and
-:mod:`henetlib.pretrain` trains on it as on SynthReID's pretraining set: categories take the place of
+The set is written in the Market-1501 layout, so :func:`henetlib.data.datasets.market_style` reads it and
+:mod:`henetlib.engine.pretrain` trains on it as on SynthReID's pretraining set: categories take the place of
 identities (camera 1 for training images; held-out categories as query, camera 1, and gallery, camera 2,
 for the pretraining's own retrieval check).
 """
@@ -18,6 +18,7 @@ for the pretraining's own retrieval check).
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,6 +26,9 @@ import cv2
 import numpy as np
 
 from henetlib.data.staging import staging_folder, swap_in
+from henetlib.system.files import RunLock
+
+logger = logging.getLogger(__name__)
 
 MAX_MAPS = 8
 
@@ -130,8 +134,6 @@ def generate(root: str | Path, profile: str | FractalProfile = "fractaldb-600", 
     dest = Path(root) / p.name
     if _complete(dest, p):
         return dest
-    from henetlib.system.files import RunLock
-
     Path(root).mkdir(parents=True, exist_ok=True)
     with RunLock(root, f".{p.name}.lock"):  # two processes on one folder: one writes, the other finds it done
         return dest if _complete(dest, p) else _write(root, dest, p, verbose)
@@ -162,5 +164,5 @@ def _write(root: str | Path, dest: Path, p: FractalProfile, verbose: bool) -> Pa
     (tmp / "fractaldb.json").write_text(json.dumps({"profile": asdict(p), "images": len(train) + len(test)}))
     swap_in(tmp, dest)
     if verbose:
-        print(f"FractalDB: wrote {len(train) + len(test)} images of {len(maps)} categories into {dest}", flush=True)
+        logger.info("FractalDB: wrote %d images of %d categories into %s", len(train) + len(test), len(maps), dest)
     return dest

@@ -1,7 +1,7 @@
 """Reading one image file, and the error every data problem raises.
 
-The lowest layer of the data code: :mod:`henetlib.data` (data sets, samplers, loaders) and
-:mod:`henetlib.datacheck` (checking a real data set before training) both build on it.
+The lowest layer of the data code: :mod:`henetlib.data.datasets` (data sets, samplers, loaders) and
+:mod:`henetlib.data.check` (checking a real data set before training) both build on it.
 """
 
 from __future__ import annotations

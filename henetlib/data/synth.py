@@ -23,6 +23,7 @@ deterministic from its seed and independent of the number of worker processes.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -33,6 +34,9 @@ import cv2
 import numpy as np
 
 from henetlib.data.staging import staging_folder, swap_in
+from henetlib.system.files import RunLock
+
+logger = logging.getLogger(__name__)
 
 NUM_CAMERAS = 6
 
@@ -72,14 +76,14 @@ PROFILES = {
     # CPU smoke runs: the whole study in minutes.
     "small": SynthProfile("small", train_ids=100, test_ids=100, train_images_per_id=(8, 12),
                           gallery_images_per_id=(4, 7), unlabeled_train=80, distractors=100),
-    # The smoke profile's set (session 4): half of small's training identities, the same test size, so that
+    # The smoke profile's set: half of small's training identities, the same test size, so that
     # the converged smoke study trains within the 10-minute CPU budget (docs/READINGS.md, "Smoke profile").
     "smoke": SynthProfile("smoke", train_ids=50, test_ids=100, train_images_per_id=(8, 12),
                           gallery_images_per_id=(4, 7), unlabeled_train=40, distractors=100),
     # Market-like: 750 + 750 identities at 128 x 64.
     "full": SynthProfile("full", train_ids=750, test_ids=750, train_images_per_id=(12, 22),
                          gallery_images_per_id=(10, 20), unlabeled_train=600, distractors=2000),
-    # Pretraining sets (henetlib.pretrain, a stand-in for ImageNet): seed 1, so their identities, cameras and
+    # Pretraining sets (henetlib.engine.pretrain, a stand-in for ImageNet): seed 1, so their identities, cameras and
     # backgrounds are their own; none is shared with the study's sets (seed 0), which a test checks.
     "pretrain-small": SynthProfile("pretrain-small", train_ids=600, test_ids=100, train_images_per_id=(8, 12),
                                    gallery_images_per_id=(4, 7), unlabeled_train=0, distractors=50, seed=1),
@@ -374,8 +378,6 @@ def generate(root: str | Path, profile: str | SynthProfile = "small", workers: i
     dest = Path(root) / p.name
     if not force and _complete(dest, p):
         return dest
-    from henetlib.system.files import RunLock
-
     # DDP ranks and sharded jobs on one folder generate it once: the others wait, then find it complete
     with RunLock(root, f".{p.name}.lock"):
         if not force and _complete(dest, p):
@@ -397,7 +399,7 @@ def _write(root: str | Path, dest: Path, p: SynthProfile, workers: int | None, v
     chunks = [jobs[i :: max(1, workers * 4)] for i in range(max(1, workers * 4))]
     t0 = time.time()
     if verbose:
-        print(f"SynthReID: generating the '{p.name}' set ({len(jobs)} images) into {dest} ...", flush=True)
+        logger.info("SynthReID: generating the '%s' set (%d images) into %s ...", p.name, len(jobs), dest)
     if workers > 1:
         with ProcessPoolExecutor(workers) as ex:
             results = list(ex.map(_render_chunk, [(p, str(tmp), c) for c in chunks]))
@@ -410,7 +412,7 @@ def _write(root: str | Path, dest: Path, p: SynthProfile, workers: int | None, v
                                                    "seconds": round(seconds, 1)}, indent=2))
     swap_in(tmp, dest)
     if verbose:
-        print(f"SynthReID: {len(jobs)} images in {seconds:.1f} s.", flush=True)
+        logger.info("SynthReID: %d images in %.1f s.", len(jobs), seconds)
     return dest
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,12 +22,22 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from henetlib.data.datasets import ReIDDataset, build_dataset
-from henetlib.engine.config import TrainConfig
+from henetlib.engine.config import PROFILES, TrainConfig
 from henetlib.engine.train import train
 from henetlib.system import distributed as ddp
 from henetlib.system.caches import CACHES
-from henetlib.system.files import RunLock, atomic_torch_save, atomic_write_json, results_dir, stable_hash
-from henetlib.system.runtime import git_commit
+from henetlib.system.files import (
+    REPO_ROOT,
+    RunLock,
+    atomic_torch_save,
+    atomic_write_json,
+    quarantine,
+    results_dir,
+    stable_hash,
+)
+from henetlib.system.runtime import git_commit, pick_device
+
+logger = logging.getLogger(__name__)
 
 # The modules whose code decides a result (paths under henetlib/): a change to any of them invalidates the cache.
 RESULT_MODULES = ("method/model.py", "method/losses.py", "method/rpe.py", "data/datasets.py", "data/synth.py",
@@ -67,7 +79,7 @@ class Result:
     # world size, backend, global batch and options of a torchrun (DDP) run; empty for one process. Not
     # part of the key: see docs/SCALING.md for what that means when comparing results
     distributed: dict[str, Any] = field(default_factory=dict)
-    # the regime check (henetlib.regime): training fit at 80% and at the end, converged, the regime
+    # the regime check (henetlib.engine.regime): training fit at 80% and at the end, converged, the regime
     regime: dict[str, Any] = field(default_factory=dict)
     # where this result was read from when it is a published one (published/<profile>/<key>/); not saved
     source_dir: str = field(default="", repr=False)
@@ -120,8 +132,6 @@ def load_result(key: str, results_dir_: Path | None = None, repair: bool = True)
     except (ValueError, TypeError, UnicodeDecodeError) as e:
         if not repair:
             raise ValueError(f"{f} cannot be read ({e}).") from e
-        from henetlib.system.files import quarantine
-
         quarantine(f, str(e).splitlines()[0])
         return None
 
@@ -137,10 +147,6 @@ _PUBLISHED = CACHES.cache("published indexes", 8)  # (published folder, profile)
 
 
 def published_root() -> Path:
-    import os
-
-    from henetlib.system.files import REPO_ROOT
-
     return Path(os.environ.get("HENET_PUBLISHED_DIR") or REPO_ROOT / "published")
 
 
@@ -151,8 +157,6 @@ def forget_published(profile: str) -> None:
 
 def published_index(profile: str) -> dict[str, Path]:
     """identity key -> folder of every published result of ``profile`` (read once per process)."""
-    import os
-
     if os.environ.get("HENET_NO_PUBLISHED"):
         return {}
 
@@ -185,8 +189,6 @@ def find_published(cfg: TrainConfig, ds: ReIDDataset, profile: str) -> Result | 
 
 def profile_of(cfg: TrainConfig) -> str | None:
     """The profile whose settings ``cfg`` carries (None when overrides changed them)."""
-    from henetlib.engine.config import PROFILES
-
     for name, prof in PROFILES.items():
         if all(getattr(cfg, k) == (tuple(v) if isinstance(v, list) else v) for k, v in prof.items()
                if k != "checkpoint_every"):
@@ -272,10 +274,6 @@ def _train_and_store(cfg: TrainConfig, ds: ReIDDataset, key: str, folder: Path, 
 
 def too_slow_here(cfg: TrainConfig) -> bool:
     """A ResNet50 run on a CPU (hours), unless HENET_ALLOW_CPU_RESNET50 says to train it anyway."""
-    import os
-
-    from henetlib.system.runtime import pick_device
-
     return (cfg.backbone == "resnet50" and pick_device(cfg.device).type == "cpu"
             and not os.environ.get("HENET_ALLOW_CPU_RESNET50"))
 
@@ -302,7 +300,7 @@ def sweep(configs: list[TrainConfig], progress: bool = True) -> list[Result]:
         return _sweep_ranks(configs, keys, progress)
     results, todo = _split_cached(configs, keys)
     if progress and todo:
-        print(f"sweep: {len(results)} cached, {len(todo)} to train", flush=True)
+        logger.info("sweep: %d cached, %d to train", len(results), len(todo))
     _refuse_slow_training(list(todo.values()))
     # Runs another process is training right now are taken last: by then they are usually done, and
     # run() waits on their lock and reads their result instead of training them again.
@@ -342,7 +340,7 @@ def _sweep_ranks(configs: list[TrainConfig], keys: list[str], progress: bool) ->
     if ddp.is_main():
         results, todo = _split_cached(configs, keys)
         if progress and todo:
-            print(f"sweep: {len(results)} cached, {len(todo)} to train on {ddp.world_size()} ranks", flush=True)
+            logger.info("sweep: %d cached, %d to train on %d ranks", len(results), len(todo), ddp.world_size())
         try:
             _refuse_slow_training(list(todo.values()))
             plan = (results, todo, None)

@@ -7,16 +7,38 @@ without ImageNet weights (docs/READINGS.md, "Smoke profile" and "A stand-in for 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from henetlib.engine.evaluation import TEST_PROTOCOLS
+from henetlib.engine.pretrain import config_for, weights_path
 from henetlib.method.losses import LossConfig, loss_names
 from henetlib.method.model import SPLITS, layout_name
 from henetlib.method.rpe import ErasingConfig
+from henetlib.system.caches import CACHES
 
 COMPILE_MODES = ("none", "default", "reduce-overhead", "cuda-graph")
+
+_WEIGHT_HASHES = CACHES.cache("weight file hashes", 16)
+
+
+def weights_sha256(path: str | Path) -> str:
+    """SHA-256 of a weights file (hashed once per path, size and modification time in this process): how a
+    configuration names user-given weights in its cache key, so that moving or renaming the file keeps the key
+    and changing its content does not."""
+    p = Path(path).expanduser().resolve()
+    st = p.stat()
+
+    def digest() -> str:
+        h = hashlib.sha256()
+        with p.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        return h.hexdigest()
+
+    return _WEIGHT_HASHES.get((str(p), st.st_size, st.st_mtime_ns), digest)
 
 
 @dataclass
@@ -59,6 +81,7 @@ class TrainConfig:
     epochs: int = 200
     milestones: tuple[int, ...] = (160, 200)
     warmup_epochs: int = 0
+    max_steps: int | None = None  # at most this many steps an epoch (a dry run); None: every P x K batch
     seed: int = 0
     from_scratch: bool = False  # the paper profile refuses random weights unless this says so
     skip_bad_images: bool = False  # train without unreadable files of a real data set (recorded in the result)
@@ -97,13 +120,13 @@ class TrainConfig:
             raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {self.precision!r}.")
         if self.data_path not in ("auto", "device", "loader"):
             raise ValueError(f"data_path must be 'auto', 'device' or 'loader', got {self.data_path!r}.")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps must be at least 1 (or None for whole epochs), got {self.max_steps}.")
         if not self.stripes and not self.recovery:
             raise ValueError("a run needs at least one branch: stripes (e.g. 1,4) or the recovery branch R16.")
         if any(k < 1 for k in self.stripes) or len(set(self.stripes)) != len(self.stripes):
             raise ValueError(f"stripes must be distinct bin counts >= 1 (1 = G1, k = P(k)), got {self.stripes}.")
         if self.pretrain_profile is not None:
-            from henetlib.engine.pretrain import config_for
-
             config_for(self.pretrain_profile)  # a known pretraining profile
         elif self.pretrained is not None and not Path(self.pretrained).expanduser().is_file():
             raise FileNotFoundError(f"pretrained weights file {self.pretrained!r} does not exist. Give the path of a "
@@ -148,11 +171,13 @@ class TrainConfig:
         skip = {"device", "data_path", "checkpoint_every", "compile", "from_scratch", "skip_bad_images",
                 "sync_bn", "triplet_gather"}
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
+        if self.max_steps is None:  # absent unless set: the keys of full-schedule runs do not change
+            out.pop("max_steps")
         out["oim"], out["triplet"], out["mse"] = self.effective_losses()
         if self.pretrain_profile is not None:
-            from henetlib.engine.pretrain import config_for
-
             out["pretrained"] = f"{self.pretrained}@{config_for(self.pretrain_profile).config_hash()}"
+        elif self.pretrained is not None:  # the weights by their content, wherever the file lies
+            out["pretrained"] = f"sha256:{weights_sha256(self.pretrained)}"
         return out
 
     @property
@@ -169,8 +194,6 @@ class TrainConfig:
         writes for the token ``synthreid-pretrain:X`` (pretrained/, committed for smoke)."""
         if self.pretrain_profile is None:
             return self.pretrained
-        from henetlib.engine.pretrain import weights_path
-
         return str(weights_path(self.pretrain_profile))
 
     def to_dict(self) -> dict[str, Any]:
@@ -184,7 +207,7 @@ class TrainConfig:
 
 # Profiles: one word that sets the sizes. smoke and gpu train from random weights by default (a larger lr;
 # schedules that stop while underfit: the regime check says so). FINETUNE (``finetune=True``, CLI --finetune)
-# is the paper's regime: a backbone pretrained here on SynthReID's own pretraining set (henetlib.pretrain, a
+# is the paper's regime: a backbone pretrained here on SynthReID's own pretraining set (henetlib.engine.pretrain, a
 # stand-in for ImageNet; docs/READINGS.md "Pretraining"), the paper's lr scaled by sqrt(batch / 16), its lr
 # step at 80% of the epochs (160 / 200), and smoke's epochs chosen by the regime check
 # (benchmarks/results/regime_schedule_smoke.json: 16; docs/READINGS.md, "Smoke profile", says how).
@@ -192,7 +215,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     "test": dict(backbone="resnet18-half", height=64, width=32, synth_size="tiny", epochs=1, milestones=(1,),
                  p=4, k=2, lr=1e-3, checkpoint_every=1),
     # smoke: a quarter-width ResNet18 on SynthReID's 50-identity training set, so that its converged study
-    # fits `make reproduce`'s 10 minutes on two CPU cores (session 4; docs/READINGS.md, "Smoke profile")
+    # fits `make reproduce`'s 10 minutes on two CPU cores (docs/READINGS.md, "Smoke profile")
     "smoke": dict(backbone="resnet18-quarter", height=64, width=32, synth_size="smoke", epochs=8, milestones=(6,),
                   p=8, k=4, lr=1e-3, checkpoint_every=4),
     # gpu: the whole study in about 20 minutes of one H100 (docs/BENCHMARKS.md). ResNet50 at SynthReID's

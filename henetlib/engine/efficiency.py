@@ -9,19 +9,26 @@ Eq. 11: ES(Mc) = (Score^R1 + lam * Score^mAP) / (1 + lam), with thr = 30 and lam
 
 from __future__ import annotations
 
+import hashlib
+import json
 import statistics
 import time
+import warnings
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 from henetlib import paper
+from henetlib.method.model import HENet
 from henetlib.method.model import inference_parameters as model_inference_parameters
+from henetlib.method.peers import PEERS
+from henetlib.system.files import atomic_write_json, results_dir, stable_hash
 from henetlib.system.runtime import hardware_string, pick_device
 
 
 @dataclass
-
 class ModelStats:
     """The inputs of eq. 10 for one model: R1 and mAP in %, FD, V in MiB, S in frames per second.
 
@@ -171,10 +178,6 @@ def measure(model: torch.nn.Module, input_size: tuple[int, int] = (384, 128),
 
 def henet_variants(num_classes: int = 751) -> dict[str, torch.nn.Module]:
     """Table 1's HENet rows: Base and +RPE share G1+P4; +Losses and +Both add R16."""
-    import warnings
-
-    from henetlib.method.model import HENet
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         base = HENet(num_classes, (1, 4), recovery=False)
@@ -191,16 +194,6 @@ def measure_table1(device: str | torch.device | None = None, input_size: tuple[i
     Cached in ``results/efficiency/`` by hardware, settings and code, like training results; ``refresh``
     measures again.
     """
-    import hashlib
-    import json
-    import warnings
-    from pathlib import Path
-
-    from tqdm.auto import tqdm
-
-    from henetlib.method.peers import PEERS
-    from henetlib.system.files import atomic_write_json, results_dir, stable_hash
-
     dev = pick_device(device)
     package = Path(__file__).resolve().parents[1]
     code = hashlib.sha256(b"".join((package / f).read_bytes()
@@ -258,8 +251,7 @@ def peers_table(meas: dict[str, Measurement]):
     """Table 1's efficiency columns: the paper's V, S and ES beside ours (V and S measured here on compact
     rebuilds with random weights; ES from the paper's R1/mAP with our V and S). FD is the same in both
     (checked), so it appears once."""
-    import pandas as pd
-
+    import pandas as pd  # the engine needs pandas for this table only
 
     rows = []
     for name, p in paper.TABLE1.items():

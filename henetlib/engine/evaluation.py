@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from henetlib.system.runtime import pick_device
+
 ArrayLike = np.ndarray | torch.Tensor
 
 # Test-time feature protocols (docs/READINGS.md): "flip-l2" is MGN's code line, HENet's ancestor.
@@ -263,8 +265,6 @@ def extract_features(model: torch.nn.Module, loader, flip: bool = False, normali
 
     ``flip`` averages the features of each image and its horizontal mirror; ``normalize`` L2-normalises.
     """
-    from henetlib.system.runtime import pick_device
-
     dev = pick_device(device)
     was_training = model.training
     model.eval().to(dev)
@@ -286,8 +286,6 @@ def extract_features(model: torch.nn.Module, loader, flip: bool = False, normali
 
 def evaluate_features(query: Features, gallery: Features, metric: str = "euclidean", rerank: bool = False,
                       device: str | torch.device | None = None) -> RankingResult:
-    from henetlib.system.runtime import pick_device
-
     dev = pick_device(device)
     if rerank:
         dist = re_ranking(query.features, gallery.features, metric=metric)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import time
 from dataclasses import asdict, dataclass, replace
@@ -34,12 +35,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from henetlib.data import fractal
+from henetlib.data import fractal, synth
 from henetlib.data.datasets import DeviceStore, ReIDDataset, build_dataset, market_style
 from henetlib.engine.evaluation import evaluate_ranking, pairwise_distance
 from henetlib.method.model import backbone_network
 from henetlib.system.files import REPO_ROOT, atomic_torch_save, atomic_write_json, data_dir, stable_hash
 from henetlib.system.runtime import git_commit, hardware_string, pick_device, seed_everything
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,7 @@ class PretrainConfig:
 
     profile: str
     backbone: str
-    synth_set: str  # a SynthReID set of its own (henetlib.synth.PROFILES, seed 1), or a FractalDB-style one
+    synth_set: str  # a SynthReID set of its own (henetlib.data.synth.PROFILES, seed 1), or a FractalDB-style one
     height: int
     width: int
     epochs: int
@@ -73,7 +76,7 @@ PRETRAIN_PROFILES: dict[str, PretrainConfig] = {
     "smoke": PretrainConfig("smoke", "resnet18-quarter", "pretrain-small", 64, 32, epochs=12, batch_size=128,
                             lr=2e-3),
     # smoke-fractal: the same backbone and recipe on formula-driven images without people (FractalDB-style,
-    # henetlib.fractal); measured against smoke's by benchmarks/fractal_pretrain.py, not committed.
+    # henetlib.data.fractal); measured against smoke's by benchmarks/fractal_pretrain.py, not committed.
     "smoke-fractal": PretrainConfig("smoke-fractal", "resnet18-quarter", "fractaldb-600", 64, 32, epochs=12,
                                     batch_size=128, lr=2e-3),
     # gpu: ResNet50 at 128 x 64 on 1,500 identities; run at the start of a GPU lease.
@@ -128,20 +131,18 @@ def file_sha256(path: str | Path) -> str:
 def shared_identities(pretrain_set: str, study_sets: tuple[str, ...] = ("tiny", "smoke", "small", "full")) -> list[tuple]:
     """(pretraining pid, study set, study pid) for every identity whose appearance parameters are equal.
 
-    An identity of SynthReID is the parameter set :func:`henetlib.synth.make_identity` draws from
+    An identity of SynthReID is the parameter set :func:`henetlib.data.synth.make_identity` draws from
     (seed, pid); the pretraining sets use seed 1 and the study's sets seed 0. Empty when disjoint."""
-    from henetlib.data.synth import PROFILES, make_identity
-
     def params(seed: int, pid: int) -> bytes:
-        ident = make_identity(seed, pid)
+        ident = synth.make_identity(seed, pid)
         return json.dumps({k: np.asarray(v, dtype=float).round(6).tolist() for k, v in vars(ident).items()},
                           sort_keys=True).encode()
 
-    p = PROFILES[pretrain_set]
+    p = synth.PROFILES[pretrain_set]
     mine = {params(p.seed, pid): pid for pid in range(1, p.train_ids + p.test_ids + 1)}
     shared = []
     for name in study_sets:
-        s = PROFILES[name]
+        s = synth.PROFILES[name]
         if s.seed == p.seed:
             shared.append((None, name, "same seed: every identity is shared"))
             continue
@@ -205,7 +206,7 @@ def _retrieval(model: _Classifier, ds: ReIDDataset, size: tuple[int, int], dev: 
 
 
 def pretraining_set(name: str, verbose: bool = True) -> ReIDDataset:
-    """SynthReID's pretraining set ``name``, or a FractalDB-style set (``henetlib.fractal.PROFILES``), each
+    """SynthReID's pretraining set ``name``, or a FractalDB-style set (``henetlib.data.fractal.PROFILES``), each
     generated on first use under data/."""
 
     if name in fractal.PROFILES:
@@ -257,8 +258,8 @@ def pretrain(cfg: PretrainConfig, out: str | Path | None = None, device: str = "
                "train_acc": round(100 * float(correct) / (per_epoch * cfg.batch_size), 2)}
         history.append(rec)
         if progress:
-            print(f"pretrain {cfg.profile} epoch {epoch + 1}/{cfg.epochs}: loss {rec['loss']:.3f}, "
-                  f"train acc {rec['train_acc']:.1f}%, {time.perf_counter() - t0:.0f} s", flush=True)
+            logger.info("pretrain %s epoch %d/%d: loss %.3f, train acc %.1f%%, %.0f s", cfg.profile, epoch + 1,
+                        cfg.epochs, rec["loss"], rec["train_acc"], time.perf_counter() - t0)
     seconds = time.perf_counter() - t0
     state = {f"{k}": v.detach().cpu().clone() for k, v in model.backbone.state_dict().items()
              if not k.startswith("fc.")}
@@ -275,7 +276,7 @@ def pretrain(cfg: PretrainConfig, out: str | Path | None = None, device: str = "
     }
     atomic_write_json(provenance_path(out), record)
     if progress:
-        print(f"wrote {out} ({seconds:.0f} s); provenance in {provenance_path(out)}")
+        logger.info("wrote %s (%.0f s); provenance in %s", out, seconds, provenance_path(out))
     return record
 
 

@@ -132,7 +132,7 @@ def training_fit(model: torch.nn.Module, ds: ReIDDataset, size: tuple[int, int],
     for store in stores:
         out = []
         for x, pids, *_ in store.test_batches():
-            if device.type == "cpu":  # oneDNN infers 2x faster on channels-last input, as in train._features
+            if device.type == "cpu":  # oneDNN infers 2x faster on channels-last input, as in evaluator.split_features
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
                 f, logits = _features_and_logits(model, x)

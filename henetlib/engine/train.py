@@ -5,6 +5,7 @@ evaluates the model at the end."""
 
 from __future__ import annotations
 
+import logging
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -28,8 +29,10 @@ from henetlib.method.losses import HENetLoss
 from henetlib.method.model import HENet
 from henetlib.method.rpe import erase_batch
 from henetlib.system import distributed as ddp
-from henetlib.system.files import atomic_torch_save
+from henetlib.system.files import atomic_torch_save, quarantine
 from henetlib.system.runtime import hardware_string, pick_device, seed_everything
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -55,7 +58,7 @@ class TrainOutput:
     hardware: str = ""
     per_query: dict[str, list] = field(default_factory=dict)  # first-hit rank and AP per query
     distributed: dict[str, Any] = field(default_factory=dict)  # world size, backend, ... under DDP
-    regime: dict[str, Any] = field(default_factory=dict)  # the regime check (henetlib.regime)
+    regime: dict[str, Any] = field(default_factory=dict)  # the regime check (henetlib.engine.regime)
 
     @property
     def images_per_second(self) -> float:
@@ -233,7 +236,7 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, progress: bool = 
         check_fit = state.get("regime_check")
         out.train_seconds, out.train_images = state["train_seconds"], state["train_images"]
         if progress and main:
-            print(f"resuming {cfg.name()} from epoch {start_epoch} ({ckpt})")
+            logger.info("resuming %s from epoch %d (%s)", cfg.name(), start_epoch, ckpt)
     # on the CPU only the input goes channels-last: oneDNN runs the step 7% faster so, and 8% slower with the
     # weights converted too (docs/BENCHMARKS.md)
     step = TrainStep(net, criterion, opt, amp, channels_last=cfg.channels_last,
@@ -271,6 +274,8 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, progress: bool = 
         else:
             batches = loader
         for batch in batches:
+            if cfg.max_steps is not None and n_steps >= cfg.max_steps:
+                break
             if store is not None:
                 # flip + erasing on the device; ``clean`` is the flipped image before erasing
                 x, clean = store.batch(batch, train=True, erasing=erasing, generator=gen, return_clean=True)
@@ -327,8 +332,6 @@ def _load_checkpoint(ckpt: Path | None) -> dict[str, Any] | None:
     try:
         return torch.load(ckpt, map_location="cpu", weights_only=True)  # tensors and plain types: no pickle
     except Exception as e:  # noqa: BLE001 - any unreadable checkpoint
-        from henetlib.system.files import quarantine
-
         quarantine(ckpt, str(e).splitlines()[0][:200])
         return None
 
@@ -346,7 +349,7 @@ def _distributed_record(cfg: TrainConfig, criterion: HENetLoss) -> dict[str, Any
 
 
 def load_trained(path: str | Path, device: str | torch.device | None = None) -> tuple[HENet, TrainConfig]:
-    """A model saved by the experiment runner (``model.pt``), in eval mode."""
+    """A model saved by the result cache (``model.pt``, :mod:`henetlib.engine.cache`), in eval mode."""
     state = torch.load(path, map_location="cpu", weights_only=True)  # never unpickle code from a results folder
     cfg = TrainConfig.from_dict(state["config"])
     with warnings.catch_warnings():

@@ -46,7 +46,7 @@ def check_triplet_batch(labels: torch.Tensor) -> None:
     """Raise ValueError when no anchor of ``labels`` has both a positive and a negative (eq. 6 would be NaN).
 
     A host sync: the training step never calls it. Training checks the batch structure once instead
-    (P >= 2 identities and K >= 2 images each: :class:`~henetlib.data.RandomIdentitySampler` and
+    (P >= 2 identities and K >= 2 images each: :class:`~henetlib.data.datasets.RandomIdentitySampler` and
     ``TrainConfig``); on a bad batch the loss becomes NaN and the loop stops at the end of the epoch."""
     _, _, valid = _triplet_masks(labels, labels, 0)
     if not bool(valid.any()):

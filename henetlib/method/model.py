@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 import torchvision
 from torch import nn
+from torchvision.models.resnet import BasicBlock
 
 GLOBAL_DIM = 512  # f_G and f_R (eqs. 2 and 4)
 PART_DIM = 256  # f_P^j (eq. 2)
@@ -56,8 +57,6 @@ def _resnet18_narrow(base: int) -> nn.Module:
 
     Built from torchvision's BasicBlock; it exposes the same attributes as torchvision's ResNet.
     """
-    from torchvision.models.resnet import BasicBlock
-
     net = nn.Module()
     net.conv1 = nn.Conv2d(3, base, 7, 2, 3, bias=False)
     net.bn1 = nn.BatchNorm2d(base)
@@ -234,7 +233,17 @@ def _load_backbone(name: str, pretrained: str | Path | None) -> nn.Module:
             )
             _warned_random_init = True
         return net
-    path = Path(pretrained)
+    net.load_state_dict(read_backbone_state(pretrained, name, net), strict=False)
+    return net
+
+
+def read_backbone_state(pretrained: str | Path, name: str, net: nn.Module | None = None) -> dict[str, torch.Tensor]:
+    """The backbone weights of a local checkpoint, checked against a torchvision ``name`` before any training.
+
+    Accepted: a bare torchvision ``state_dict``, or a training checkpoint holding it under ``state_dict`` or
+    ``model`` (a ``module.`` prefix from DataParallel/DDP is dropped; the classifier ``fc.`` is never used).
+    Anything else, and keys or shapes that do not fit the backbone, raise an error naming the file and the fix."""
+    path = Path(pretrained).expanduser()
     if not path.is_file():
         raise FileNotFoundError(
             f"pretrained weights file {str(path)!r} does not exist. Give the path of a local torchvision "
@@ -244,10 +253,17 @@ def _load_backbone(name: str, pretrained: str | Path | None) -> nn.Module:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - re-raised with the file's name
         raise ValueError(f"could not read pretrained weights from {str(path)!r}: {e}") from e
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    state = {k.removeprefix("module."): v for k, v in state.items() if not k.startswith("fc.")}
-    own = {k: v for k, v in net.state_dict().items() if not k.startswith("fc.")}
+    for nest in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(nest), dict):
+            state = state[nest]
+            break
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(
+            f"{str(path)!r} holds a {type(state).__name__}, not a state_dict of tensors. Save the backbone with "
+            "torch.save(model.state_dict(), path), or a dict with the state_dict under 'state_dict' or 'model'."
+        )
+    state = {k.removeprefix("module."): v for k, v in state.items() if not k.removeprefix("module.").startswith("fc.")}
+    own = {k: v for k, v in (net or backbone_network(name)).state_dict().items() if not k.startswith("fc.")}
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
@@ -257,8 +273,7 @@ def _load_backbone(name: str, pretrained: str | Path | None) -> nn.Module:
             f"keys (e.g. {missing[:3]}), {len(unexpected)} unexpected (e.g. {unexpected[:3]}), {len(wrong)} "
             f"of another shape (e.g. {wrong[:3]}). Is it a checkpoint of another backbone?"
         )
-    net.load_state_dict(state, strict=False)
-    return net
+    return state
 
 
 def _set_stride(layer: nn.Sequential, stride: int) -> None:
@@ -398,8 +413,6 @@ def parse_layout(name: str) -> tuple[tuple[int, ...], bool]:
         else:
             raise ValueError(f"unknown branch {part!r} in {name!r}; a layout joins G1, P<k> (k > 1) and R16 with "
                              "'+', as in the paper: 'G1+P4+R16'.")
-    if not stripes:
-        raise ValueError(f"layout {name!r} has no G1 or P<k> branch; HENet needs at least one (R16 is added to them).")
     return tuple(stripes), recovery
 
 

@@ -10,8 +10,7 @@ Fill values: ``"random"`` is the paper's Rand(0, 255) (Algorithm 1, line 22): un
 pixel and channel. uint8 images take them as they are; float images, which in this project are normalised
 with the ImageNet mean and std, take them through the same normalisation ((v / 255 - mean) / std), so the
 fill is what an erased uint8 image would have become. ``"normal"`` is N(0, 1) noise in normalised space,
-torchvision's RandomErasing fill (our earlier default; kept as an option). A number or per-channel tuple
-fills a constant.
+torchvision's RandomErasing fill (an option). A number or per-channel tuple fills a constant.
 
 Random Erasing (Zhong et al. 2017b) is built the same way: a rectangle with area ratio in [sl, sh] and aspect
 ratio uniform in [r, 1/r], filled like RPE, so RE and RPE differ only in the shape they erase.
@@ -19,7 +18,7 @@ ratio uniform in [r, 1/r], filled like RPE, so RE and RPE differ only in the sha
 
 :func:`erase_batch` (and :func:`random_polygon_erasing_batch`, :func:`random_erasing_batch`) does the same
 for a BCHW batch on any device, every image with its own draw, in a fixed number of tensor operations with no
-host synchronisation (issue 20), split into :func:`draw_erasing` (the random numbers, plain torch.rand/randint
+host synchronisation, split into :func:`draw_erasing` (the random numbers, plain torch.rand/randint
 calls in a fixed order) and :func:`apply_erasing` (a pure function of them that
 ``torch.compile(fullgraph=True)`` traces and a CUDA graph can replay):
 
@@ -39,16 +38,20 @@ calls in a fixed order) and :func:`apply_erasing` (a pure function of them that
   every edge, one (B, n, H, W) comparison in float32;
 - line 22 (the fill): one select per pixel, one fill draw shared by RE and RPE.
 
-Issue 20 made this 60 ATen operators for RE+RPE (from 1,459), whatever B, H, W and n. On the same draws the
-masks and images are the former loop implementation's bit for bit (tests/test_rpe_batch.py keeps it as a
-reference): each float operation is the former one or an exact rewrite of it (a negation, x * 1 + 0, a - b
-as the sum of a and -b, an exact float64 difference rounded to float32). Two things changed, both recorded in
+RE+RPE is 60 ATen operators, whatever B, H, W and n. On the same draws the masks and images are bit for bit
+those of the reference loop implementation (tests/method/rpe_reference.py, 1,459 operators): each float
+operation is the reference's or an exact rewrite of it (a negation, x * 1 + 0, a - b as the sum of a and -b,
+an exact float64 difference rounded to float32). Two things differ from the reference, both recorded in
 docs/READINGS.md: which uniform plays which part (one draw per kind for all erasings, a sentinel row, one
-shared fill), and the hull on degenerate point sets. The former walk took float32 cross products with a
-tolerance far below their rounding, so on points along a line it could stop early and erase a half-plane
+shared fill), and the hull on degenerate point sets. The reference's hull walk takes float32 cross products
+with a tolerance far below their rounding, so on points along a line it can stop early and erase a half-plane
 (half the image) where the hull has almost no area; the float64 test gives the exact hull there (checked
-against rational arithmetic). Algorithm 1's own draws never hit that case: 20,000 images give the former
+against rational arithmetic). Algorithm 1's own draws never hit that case: 20,000 images give the reference's
 masks bit for bit.
+
+This module is one concern over 500 lines on purpose: Algorithm 1 per image and its batched form must stay
+draw-for-draw equal, and the module's source is part of every result's cache key
+(:data:`henetlib.engine.cache.RESULT_MODULES`), so it is kept whole rather than split.
 """
 from __future__ import annotations
 
@@ -66,7 +69,7 @@ from henetlib.system.caches import CACHES
 FillValue = str | float | Sequence[float]
 FILLS = ("random", "normal")
 RE_IMPLS = ("zhong", "torchvision")
-# The normalisation every float image in this project carries (henetlib.data.preprocess).
+# The normalisation every float image in this project carries (henetlib.data.datasets.preprocess).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -420,7 +423,7 @@ def _hull_edges(p: torch.Tensor, eps: float) -> torch.Tensor:
     as candidates and gets a zero edge, which every pixel passes; a point between two vertices on a hull edge
     gets that edge's line. The hull is the intersection of these half-planes. The differences are exact in
     float64 (the points are float32), so the test is exact up to ``eps`` and consistent: collinear points get
-    both directions of their line, where the former float32 walk could lose one (docs/READINGS.md).
+    both directions of their line, where a float32 walk can lose one (docs/READINGS.md).
     """
     dev = p.device
     # coordinate-major (B, 2, n, 1, 1): the sums over the two coordinates add two blocks instead of reducing a

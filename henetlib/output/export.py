@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pandas as pd
 
-# ---------------------------------------------------------------------------------------------------------
-# Figure style
 from henetlib.output.latex import figure_tex, latex_table
 from henetlib.output.prose import readable
 from henetlib.output.style import DPI, MAX_HEIGHT, MAX_WIDTH

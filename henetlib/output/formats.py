@@ -8,15 +8,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-# ---------------------------------------------------------------------------------------------------------
-# Figure style
-
-
-
 
 def side_by_side(ours: pd.DataFrame, paper: dict, key: str, cols: list[str]) -> pd.DataFrame:
     """Join our summary (indexed by ``key``) with the paper's numbers for ``cols``. Whether a difference
-    between rows agrees with the paper is the claims scoreboard's job (henetlib.claims), not a mark here."""
+    between rows agrees with the paper is the claims scoreboard's job (henetlib.verdicts.scoreboard), not a mark here."""
     df = ours.copy()
     for c in cols:
         df[f"{c} (paper)"] = df[key].map(lambda k, c=c: paper.get(k, {}).get(c, np.nan))

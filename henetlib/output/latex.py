@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import math
 import re
+import shutil
+import subprocess
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-# ---------------------------------------------------------------------------------------------------------
-# Figure style
 from henetlib.output.prose import readable
 from henetlib.output.style import ONE_COLUMN, use_style
 from henetlib.system.files import figures_dir
@@ -213,10 +214,6 @@ def check_latex(folder: Path | None = None, names: Sequence[str] | None = None, 
     """Compile every ``<folder>/*.tex`` (or ``names``) with pdflatex from :func:`latex_driver`. Returns
     {"ok": compiled, no error and no box wider than the text by more than ``tolerance_pt``, "overfull": [pt],
     "log": the log's tail}. Raises FileNotFoundError without pdflatex."""
-    import shutil
-    import subprocess
-    import tempfile
-
     if shutil.which("pdflatex") is None:
         raise FileNotFoundError("pdflatex is not installed (apt-get install texlive-latex-recommended texlive-science).")
     folder = Path(folder or figures_dir()).resolve()

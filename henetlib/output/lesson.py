@@ -1,6 +1,6 @@
 """Algorithm 1 (Random Polygon Erasing) one step at a time, for notebook 00's lesson, with the figures it draws.
 
-Each step function does exactly what :func:`henetlib.rpe.sample_polygon` does for its lines of Algorithm 1,
+Each step function does exactly what :func:`henetlib.method.rpe.sample_polygon` does for its lines of Algorithm 1,
 drawing the same random numbers in the same order, so ``step_rectangle`` then ``step_points`` with one
 generator give the very rectangle and points that ``sample_polygon`` gives with an equally seeded one (the
 tests check it). The steps expose what ``sample_polygon`` keeps inside: S_e, r_e, W_e, H_e and P_c.
@@ -12,6 +12,7 @@ loop would draw one point and no polygon could be formed. It means ``cnt <= n``,
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -192,8 +193,6 @@ def to_html(anim, dpi: int = 100, autoplay: bool = True) -> str:
     an exported notebook with no kernel and no network. matplotlib's player draws its buttons with an icon
     font from a CDN; offline they would be blank, so they get text labels instead. ``autoplay`` starts it
     when the page loads. Closes the animation's figure, so it is not drawn again below."""
-    import re
-
     import matplotlib.pyplot as plt
 
     with plt.rc_context({"savefig.dpi": dpi}):

@@ -14,11 +14,16 @@ from henetlib import paper
 from henetlib.engine.efficiency import ACCURACY_ONLY, HENET_ROWS
 from henetlib.engine.evaluation import ArrayLike, _as_tensor
 from henetlib.output import style
-
-# ---------------------------------------------------------------------------------------------------------
-# Figure style
 from henetlib.output.prose import readable
-from henetlib.output.style import MAX_HEIGHT, PALETTE, PAPER_COLOUR, VERDICT_STYLE, figure, series_style
+from henetlib.output.style import (
+    MARKERS,
+    MAX_HEIGHT,
+    PALETTE,
+    PAPER_COLOUR,
+    VERDICT_STYLE,
+    figure,
+    series_style,
+)
 
 
 def error_bars(df: pd.DataFrame, m: str) -> np.ndarray:
@@ -88,9 +93,10 @@ def curves(df: pd.DataFrame, x: str, group: str, metrics: Sequence[str] = ("R1",
 
 def training_curves(results: Sequence, labels: Sequence[str] | None = None):
     """Did the runs converge? Left: each run's mean training loss per P x K epoch (log scale; the losses
-    summed differ per run, so compare shapes, not heights). Right: its training-fit mAP (henetlib.regime) at
-    80% of the schedule and at the end, joined by a line: the rule calls a run converged when the line rises
-    by less than the rule's points. ``results``: runner.Result-like (``history``, ``regime``, ``name``)."""
+    summed differ per run, so compare shapes, not heights). Right: its training-fit mAP
+    (henetlib.engine.regime) at 80% of the schedule and at the end, joined by a line: the rule calls a run
+    converged when the line rises by less than the rule's points. ``results``: henetlib.engine.cache.Result-like
+    (``history``, ``regime``, ``name``)."""
     labels = list(labels) if labels is not None else [r.name for r in results]
     fig, (ax_l, ax_f) = figure("two", 2.6, 1, 2)
     for i, (r, lab) in enumerate(zip(results, labels, strict=True)):
@@ -164,8 +170,6 @@ _LABEL_AT = {"AlignedReID": (5, -9, "left"), "PCB": (6, 2, "left"), "HPM": (7, -
 def _method_style(name: str, i: int) -> tuple[str, str]:
     """(colour, marker): the compared methods each get a colour; the HENet rows share one colour and differ
     by marker, the same in the paper's and our panels."""
-    from henetlib.output.style import MARKERS, PALETTE
-
     if name in HENET_ROWS:
         return PALETTE[3], MARKERS[HENET_ROWS.index(name)]
     return (PALETTE[0], PALETTE[1], PALETTE[2], PALETTE[4])[i % 4], MARKERS[4 + i % 4]
@@ -176,8 +180,6 @@ def fig1(ours, width: float = 7.0, height: float = 5.2):
     with a size legend. Left: the paper's Table 1 (every method). Right: our four HENet rows (our R1/mAP with
     95% intervals from ``ours``, which holds ``henet_rows``'s columns, and our measured V and S)."""
     import matplotlib.pyplot as plt
-    import numpy as np
-
 
     fig, axes = style.figure(width, height, 2, 2, sharex="col")
     area = 0.5  # points^2 per MiB, the same in every panel, so sizes compare across panels

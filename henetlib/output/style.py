@@ -3,10 +3,6 @@ TrueType fonts in PDFs, a colour-blind-safe palette whose series also differ by 
 
 from __future__ import annotations
 
-# ---------------------------------------------------------------------------------------------------------
-# Figure style
-
-
 ONE_COLUMN = 3.3  # inches: one column of a two-column paper
 TWO_COLUMN = 7.0  # inches: the full text width
 MAX_WIDTH, MAX_HEIGHT = 7.2, 9.0  # no figure may be larger (a page's text block with its caption)

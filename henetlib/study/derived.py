@@ -16,9 +16,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from henetlib.data.datasets import DeviceStore
 from henetlib.engine.cache import Result, dataset_for
 from henetlib.engine.config import TrainConfig
-from henetlib.engine.evaluator import Evaluator, cached_evaluator
+from henetlib.engine.evaluation import pairwise_distance
+from henetlib.engine.evaluator import Evaluator, cached_evaluator, split_features
 from henetlib.engine.train import load_trained
 from henetlib.method import rpe
 from henetlib.method.rpe import ErasingConfig
@@ -113,9 +115,6 @@ def ranked_lists(res: Result, topk: int = 20, device: str | None = None) -> tupl
     f = res.folder / "ranked.npz"
     if f.exists():
         return np.load(f)["ranked"], ds.query, ds.gallery
-    from henetlib.engine.evaluation import pairwise_distance
-    from henetlib.engine.evaluator import split_features
-
     model, cfg = _load_model(res, device, f"its ranked lists are not in {f}")
     ev = evaluator_for(cfg, next(model.parameters()).device)
     qf = split_features(model, ev.query, None, 0, (cfg.test_protocol,), None)[cfg.test_protocol]
@@ -141,8 +140,6 @@ def cam_data(res: Result, num_images: int = 4, method: str = "gradcam", n: int =
         branches = [str(b) for b in z["branches"]]
         return {"clean": z["clean"], "occluded": z["occluded"], "branches": branches, "pids": z["pids"].tolist(),
                 "maps": {k: {b: z[f"{k}|{b}"] for b in branches} for k in ("clean", "occluded")}}
-    from henetlib.data.datasets import DeviceStore
-
     model, cfg = _load_model(res, "cpu", f"its CAM maps are not in {f}")
     ds = dataset_for(cfg)
     labelled = [i for i, s in enumerate(ds.train) if s.pid >= 0]

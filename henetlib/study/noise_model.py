@@ -1,17 +1,21 @@
 """The seed-noise model as stored (``published/noise/<profile>[-finetune].json``) and whether it applies to a
-study: :func:`status`. Below :mod:`henetlib.tables` (whose per-row intervals add it) and :mod:`henetlib.claims`;
-:mod:`henetlib.noise` estimates and checks it (the model itself is described there).
+study: :func:`status`. Below :mod:`henetlib.study.tables` (whose per-row intervals add it) and
+:mod:`henetlib.verdicts.scoreboard`; :mod:`henetlib.verdicts.noise` estimates and checks it (the model itself
+is described there).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from henetlib.engine.cache import code_version, published_root
+from henetlib.engine.config import PROFILES
 from henetlib.stats import METRICS, SeedVariance
+from henetlib.system.files import atomic_write_json
 
 GROUPS = ("trained", "occlusion")
 
@@ -19,8 +23,6 @@ GROUPS = ("trained", "occlusion")
 def noise_dir() -> Path:
     """``published/noise/`` (beside the published results, so HENET_PUBLISHED_DIR moves both), or
     HENET_NOISE_DIR."""
-    import os
-
     return Path(os.environ.get("HENET_NOISE_DIR") or published_root() / "noise")
 
 
@@ -46,6 +48,9 @@ class NoiseModel:
     estimates: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # group -> metric -> ...
     equal_variance: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     check_configs: list[str] = field(default_factory=list)
+    # later code versions shown to train bit-identically to ``code_version`` -> the evidence
+    # (benchmarks/code_equivalence.py --carry): the estimate stays current under them
+    equivalent_code: dict[str, str] = field(default_factory=dict)
 
     def seed_variance(self, group: str, metric: str) -> SeedVariance | None:
         e = self.estimates.get(group, {}).get(metric)
@@ -64,8 +69,6 @@ class NoiseModel:
                             f"noise model {self.profile}, {len(self.seeds)} seeds")
 
     def save(self, path: Path | None = None) -> Path:
-        from henetlib.system.files import atomic_write_json
-
         p = path or path_for(self.profile, bool(self.overrides.get("finetune")))
         p.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_json(p, asdict(self))
@@ -78,8 +81,6 @@ class NoiseModel:
 
 
 def _profile_settings(profile: str) -> dict[str, Any]:
-    from henetlib.engine.config import PROFILES
-
     return json.loads(json.dumps(PROFILES[profile], default=str))
 
 
@@ -134,10 +135,11 @@ def status(ctx, path: Path | None = None) -> NoiseStatus:
     if blocking:
         return NoiseStatus(m, False, blocking, f"seed-noise estimate of {m.date[:10]} not applicable ("
                                                f"{'; '.join(blocking)}): query-level only")
-    stale = [] if m.code_version == code_version() else [
+    now = code_version()
+    stale = [] if now in (m.code_version, *m.equivalent_code) else [
         f"code version {m.code_version} -> {code_version()}"]
     note = (f"training noise from the seed-noise model ({len(m.seeds)} seeds, {m.date[:10]}, code "
-            f"{m.code_version})")
+            f"{m.code_version}{f'; this code {now} trains bit-identically to it' if now in m.equivalent_code else ''})")
     if stale:
-        note += f"; STALE: {'; '.join(stale)}: recalibrate with python -m henetlib.noise estimate"
+        note += f"; STALE: {'; '.join(stale)}: recalibrate with python -m henetlib noise estimate"
     return NoiseStatus(m, True, stale, note)

@@ -5,17 +5,20 @@ runs in a fixed order until the time budget is spent (finished runs are skipped,
 computes what needs the weights while they exist (Fig. 5's occlusion curves, CAM maps, ranked lists), and
 packs every result's small files (never weights) into ``DIR/published-<profile>.tar.gz`` with a provenance
 record. Here, ``python -m henetlib import-published FILE`` unpacks them into ``published/<profile>/``, where
-:func:`henetlib.runner.lookup` finds them by the runs' identities.
+:func:`henetlib.engine.cache.lookup` finds them by the runs' identities.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import logging
 import tarfile
 import time
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from henetlib.engine import cache
 from henetlib.engine.config import TrainConfig, make_config
@@ -24,6 +27,8 @@ from henetlib.study.derived import cam_data, occlusion_curve, ranked_lists
 from henetlib.study.tables import StudyContext, all_losses_config
 from henetlib.system.files import atomic_write_bytes, results_dir
 from henetlib.system.runtime import git_commit, hardware_string
+
+logger = logging.getLogger(__name__)
 
 SMALL_FILES = ("result.json", "occlusion.json", "ranked.npz", "cams-gradcam-4.npz")
 
@@ -56,13 +61,13 @@ def train_within(ctx: StudyContext, budget_s: float, progress: bool = True,
         try:
             res = cache.run(cfg, progress=False)
         except FloatingPointError as e:  # one diverging run must not cost the rest of the call
-            print(f"[{grid}] {cfg.name()}: {e}", flush=True)
+            logger.warning("[%s] %s: %s", grid, cfg.name(), e)
             continue
         per_run = max(per_run, time.time() - t1)
         done += 1
         if progress:
-            print(f"[{grid}] {res.name}: R1 {res.metrics['R1']:.1f} mAP {res.metrics['mAP']:.1f} "
-                  f"({res.images_per_second:.0f} img/s, {time.time() - t1:.0f} s)", flush=True)
+            logger.info("[%s] %s: R1 %.1f mAP %.1f (%.0f img/s, %.0f s)", grid, res.name, res.metrics["R1"],
+                        res.metrics["mAP"], res.images_per_second, time.time() - t1)
         if out_dir is not None:
             extras(ctx, progress)
             pack(ctx.profile, out_dir, quiet=True)
@@ -80,7 +85,7 @@ def extras(ctx: StudyContext, progress: bool = True) -> None:
             for r in res:
                 occlusion_curve(r, levels=levels, seed=seed, device=ctx.device)
             if progress:
-                print(f"[extras] Fig. 5 occlusion curves, seed {seed}", flush=True)
+                logger.info("[extras] Fig. 5 occlusion curves, seed %s", seed)
     best = cache.lookup(all_losses_config(ctx), ds)
     if (best is not None and not best.published and best.model_path.exists()
             and not (best.folder / "cams-gradcam-4.npz").exists()):
@@ -88,14 +93,12 @@ def extras(ctx: StudyContext, progress: bool = True) -> None:
         try:
             cam_data(best, 4, "gradcam")
         except ImportError as e:  # the grad-cam package travels as a wheel to GPU machines
-            print(f"[extras] CAM skipped: {e}")
+            logger.warning("[extras] CAM skipped: %s", e)
         if progress:
-            print(f"[extras] ranked lists and CAM of {best.name}", flush=True)
+            logger.info("[extras] ranked lists and CAM of %s", best.name)
 
 
 def provenance(profile: str) -> dict[str, Any]:
-    import torch
-
     return {"profile": profile, "git_commit": git_commit(), "code_version": cache.code_version(),
             "hardware": hardware_string("auto"), "torch": torch.__version__,
             "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
@@ -120,7 +123,7 @@ def pack(profile: str, out_dir: str | Path, quiet: bool = False) -> Path:
         tar.addfile(info, io.BytesIO(data))
     atomic_write_bytes(out, buf.getvalue())
     if not quiet:
-        print(f"[pack] {n} results -> {out} ({len(buf.getvalue()) / 1e6:.1f} MB)")
+        logger.info("[pack] %d results -> %s (%.1f MB)", n, out, len(buf.getvalue()) / 1e6)
     return out
 
 

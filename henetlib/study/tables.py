@@ -1,13 +1,14 @@
 """The study's tables and figures as data: one function per table of the paper, ours beside the paper's.
 
 ``table1`` .. ``table4``, ``fig4`` and ``fig5`` take a :class:`StudyContext` (the parameters a study notebook
-takes), run (or find) their grid's results through :mod:`henetlib.runner`, and return a frame of the mean
+takes), run (or find) their grid's results through :mod:`henetlib.engine.cache`, and return a frame of the mean
 over seeds with 95% bootstrap intervals, with the paper's numbers beside ours where the paper gives them.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -16,13 +17,16 @@ import numpy as np
 import pandas as pd
 
 from henetlib import paper
-from henetlib.data.datasets import ReIDDataset
+from henetlib.data.datasets import ReIDDataset, check_dataset_name
 from henetlib.engine.cache import Result, dataset_for, published_provenance, run, sweep
-from henetlib.engine.config import TrainConfig, make_config
+from henetlib.engine.config import PROFILES, TrainConfig, make_config
 from henetlib.engine.regime import RULE, regime_of
 from henetlib.engine.regime import summarise as regime_summary
 from henetlib.method.losses import loss_names
 from henetlib.method.model import feature_dim_of, layout_name
+from henetlib.output import prose
+from henetlib.output.formats import side_by_side
+from henetlib.stats import interval
 from henetlib.study.derived import ModelDamaged, occlusion_curve
 from henetlib.study.grids import (
     ALL_LOSSES,
@@ -41,6 +45,7 @@ from henetlib.study.grids import (
 )
 from henetlib.study.noise_model import NoiseStatus
 from henetlib.study.noise_model import status as noise_status
+from henetlib.system.runtime import hardware_string
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -56,14 +61,12 @@ class StudyContext:
     dataset_name: str | None = None
     seeds: tuple[int, ...] = (0,)
     overrides: dict[str, Any] = field(default_factory=dict)  # e.g. {"epochs": 2} for quick checks
-    # smoke/gpu: fine-tune the SynthReID-pretrained backbone with train.FINETUNE's schedule (the paper's
-    # regime; True) or train from random weights (False); None: the profile's default
-    # (study.DEFAULT_FINETUNE: smoke fine-tunes). The two regimes' runs never share a cache entry.
+    # smoke/gpu: fine-tune the SynthReID-pretrained backbone with engine.config.FINETUNE's schedule (the
+    # paper's regime; True) or train from random weights (False); None: the profile's default
+    # (grids.DEFAULT_FINETUNE: smoke fine-tunes). The two regimes' runs never share a cache entry.
     finetune: bool | None = None
 
     def __post_init__(self) -> None:
-        from henetlib.engine.config import PROFILES
-
         if self.profile not in PROFILES:
             raise ValueError(f"unknown profile {self.profile!r}; use one of {sorted(PROFILES)}.")
         if isinstance(self.finetune, str):  # papermill's -p passes text
@@ -75,8 +78,6 @@ class StudyContext:
             make_config(self.profile, finetune=True)  # its error for a profile without a pretrained regime
         seeds = self.seeds
         if isinstance(seeds, str):  # papermill's -p passes "[0, 1]" or "0,1" as text
-            import re
-
             seeds = [int(x) for x in re.findall(r"-?\d+", seeds)]
         elif isinstance(seeds, int):
             seeds = [seeds]
@@ -84,11 +85,8 @@ class StudyContext:
             raise ValueError(f"seeds must be a non-empty list of integers such as [0, 1, 2], got {self.seeds!r} "
                              "(papermill: -y 'seeds: [0, 1, 2]'; CLI: --seeds 0,1,2).")
         self.seeds = tuple(seeds)
-        from henetlib.data.datasets import KNOWN_DATASETS
-
-        if self.dataset_name and self.dataset_name.lower() not in KNOWN_DATASETS:
-            raise ValueError(f"unknown data set {self.dataset_name!r}; use synthreid, market1501, dukemtmc, "
-                             "cuhk03-detected or cuhk03-labeled.")
+        if self.dataset_name:
+            check_dataset_name(self.dataset_name)
 
     @property
     def common(self) -> dict[str, Any]:
@@ -117,13 +115,9 @@ class StudyContext:
         return self.noise().config_vars() if len(self.seeds) == 1 else {}
 
     def hardware(self) -> str:
-        from henetlib.system.runtime import hardware_string
-
         return hardware_string(self.device)
 
     def caption(self, results: list[Result] | None = None, extra: str = "") -> str:
-        from henetlib.output.prose import caption
-
         hw = sorted({r.hardware for r in results}) if results else [self.hardware()]
         seeds = f"seeds {', '.join(map(str, self.seeds))}"
         if len(self.seeds) > 1:
@@ -151,7 +145,7 @@ class StudyContext:
             notes.append(f"Rendered from published results ({len(pub)} of {len(results)} runs), trained on "
                          f"{prov.get('hardware', '?')} at commit {prov.get('git_commit', '?')}, "
                          f"{prov.get('date', '?')[:10]}; nothing was trained here.")
-        return caption(self.profile, self.dataset().name, "; ".join(hw), " ".join(notes + [extra]).strip(),
+        return prose.caption(self.profile, self.dataset().name, "; ".join(hw), " ".join(notes + [extra]).strip(),
                        start=self.start())
 
     def start(self) -> str | None:
@@ -229,8 +223,6 @@ def add_intervals(summ: pd.DataFrame, by: list[str], per_query: dict[tuple, list
     each metric, from the per-query vectors of each row's results (``per_query[row key] = [seed dicts]``).
     ``seed_var``: ``{(group, metric): SeedVariance}`` of one configuration's score (a noise model's
     ``config_vars()``), added to a one-seed row's interval; rows with several seeds use their own spread."""
-    from henetlib.stats import interval
-
     out = summ.copy()
     for m in metrics:
         lo, hi = [], []
@@ -256,7 +248,7 @@ def _per_query_of(rows: list[tuple], results: list[Result], n_keys: int = 1) -> 
 
 
 def with_regime(summ: pd.DataFrame, by: list[str], rows: list[tuple], results: list[Result]) -> pd.DataFrame:
-    """Add each row's regime check (henetlib.regime): ``fit mAP``, the training-fit mAP (mean over seeds),
+    """Add each row's regime check (henetlib.engine.regime): ``fit mAP``, the training-fit mAP (mean over seeds),
     and ``regime``: "paper" when every seed's run converged from a pretrained backbone, else what they were."""
     fits: dict = {}
     regs: dict = {}
@@ -272,8 +264,6 @@ def with_regime(summ: pd.DataFrame, by: list[str], rows: list[tuple], results: l
 
 
 def _table(ctx: StudyContext, rows: list[tuple], table: str, label: str, progress: bool) -> tuple[pd.DataFrame, list[Result]]:
-    from henetlib.output.formats import side_by_side
-
     results = sweep([r[-1] for r in rows], progress=progress)
     df = results_frame(rows, results, [label, "seed"])
     summ = add_intervals(summarise(df, [label, "FD"]), [label], _per_query_of(rows, results),

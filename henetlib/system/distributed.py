@@ -4,7 +4,7 @@
 and MASTER_ADDR/PORT; :func:`setup` turns them into a process group: NCCL when the ranks use CUDA, gloo on
 CPUs. Outside torchrun every helper acts for a world of one, so the single-process path is unchanged.
 
-What each rank does (the training engine and the runner call these):
+What each rank does (the training engine and the result cache call these):
 
 * the P x K sampler gives each rank P distinct identities of one global batch of P*N x K;
 * DDP averages the gradients; BatchNorm is synchronised with ``sync_bn`` (CUDA only, as torch's
@@ -23,6 +23,9 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+from henetlib.system.runtime import pick_device
 
 _ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 
@@ -81,8 +84,6 @@ def setup(device: str | torch.device | None = "auto") -> bool:
 
 def device_for(device: str | torch.device | None) -> torch.device:
     """This rank's device: ``cuda:LOCAL_RANK`` when the ranks use CUDA, else what ``device`` names."""
-    from henetlib.system.runtime import pick_device
-
     dev = pick_device(device)
     if active() and dev.type == "cuda":
         return torch.device("cuda", local_rank())
@@ -164,8 +165,6 @@ def wrap(model: torch.nn.Module, dev: torch.device, sync_bn: bool, find_unused: 
         return model
     if sync_bn and world_size() > 1:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    from torch.nn.parallel import DistributedDataParallel
-
     return DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None,
                                    find_unused_parameters=find_unused)
 

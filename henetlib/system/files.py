@@ -3,10 +3,13 @@ a lock for one run at a time, and a stable hash."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import tempfile
+import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -68,9 +71,6 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 def quarantine(path: str | Path, why: str) -> Path:
     """Move a damaged file to ``<its folder>/broken-<time>/`` with a one-line warning naming it; returns the
     new path. Nothing is deleted, so a damaged result can still be inspected."""
-    import time
-    import warnings
-
     path = Path(path)
     dest = path.parent / f"broken-{time.strftime('%Y%m%d-%H%M%S')}"
     dest.mkdir(parents=True, exist_ok=True)
@@ -89,8 +89,6 @@ class RunLock:
         self.fd: int | None = None
 
     def acquire(self, blocking: bool = True) -> bool:
-        import fcntl
-
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -102,8 +100,6 @@ class RunLock:
         return True
 
     def release(self) -> None:
-        import fcntl
-
         if self.fd is not None:
             fcntl.flock(self.fd, fcntl.LOCK_UN)
             os.close(self.fd)

@@ -1,7 +1,7 @@
-"""The paper's comparative sentences as data (issue #22): each :class:`Claim` quotes its sentence with its
-line numbers (``../shared/paper/HENet-paper.txt``), takes its direction from that sentence alone, and is made
-of :class:`Row` contrasts over configurations. :mod:`henetlib.claims` scores them; :mod:`henetlib.noise` picks
-its check configurations from them.
+"""The paper's comparative sentences as data: each :class:`Claim` quotes its sentence with its line numbers
+(``../shared/paper/HENet-paper.txt``), takes its direction from that sentence alone, and is made of
+:class:`Row` contrasts over configurations. :mod:`henetlib.verdicts.scoreboard` scores them;
+:mod:`henetlib.verdicts.noise` picks its check configurations from them.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from henetlib.method.rpe import ErasingConfig
 from henetlib.study import grids
 
 EQUIV_MARGIN = 1.0  # points of R1 / mAP: "similar" (F4c) and "nearly reaches the peak" (T2b); docs/READINGS.md
@@ -91,8 +92,6 @@ _PEERS_V = ["AlignedReID", "PCB", "HPM", "MGN", "HENet(Base)", "HENet(+Losses)"]
 
 
 def fig4_labels() -> list[str]:
-    from henetlib.method.rpe import ErasingConfig
-
     return [ErasingConfig(m, 0.5, n).label() for m, n in grids.FIG4_METHODS]
 
 
@@ -120,7 +119,7 @@ def build_claims(fig4_probs: dict[str, tuple[float, ...]], fig5_levels: tuple[fl
         "column is the same quantity from the paper's R1/mAP, not its published ES (chosen among eight "
         "models: M1 = HPM, M2 = AlignedReID). ES against the other methods needs their accuracy: out of scope.",
         [_diff("HENet(+Both)", x) for x in _H[:3]])
-    # Section 4.5: measured V and S of Table 1's models (efficiency.measure_table1)
+    # Section 4.5: measured V and S of Table 1's models (engine.efficiency.measure_table1)
     quote_vs = ("AlignedReID (Zhang et al., 2017) has the minimum model size and the maximum speed while HPM "
                 "(Fu et al., 2018) is in contrast")
     others = [m for m in _PEERS_V if m != "AlignedReID"]
@@ -164,7 +163,7 @@ def build_claims(fig4_probs: dict[str, tuple[float, ...]], fig5_levels: tuple[fl
     add("T4b", "table4", "we can obtained the best result, i.e. R1=93.67% and mAP=80.60%, when all losses are "
         "applied", "647-648", "difference", "All three losses beat every other row of Table 4.",
         [_diff("OIM+Tri+MSE", x) for x in _T4])
-    # Fig. 4 (P(1,4) in the paper; Figs. 4-5 train G1+P4+R16 with all losses here, see study.py)
+    # Fig. 4 (P(1,4) in the paper; Figs. 4-5 train G1+P4+R16 with all losses here, see study/grids.py)
     labels = fig4_labels()
     add("F4a", "fig4", "the network performance gradually increases along with the probability, which can be "
         "consistently seen in both R1 (upper part) and mAP (bottom part) metrics", "659-662", "trend",

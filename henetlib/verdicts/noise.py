@@ -1,4 +1,4 @@
-"""Training noise for one-seed studies: a seed-noise model estimated once from multi-seed runs (issue #22).
+"""Training noise for one-seed studies: a seed-noise model estimated once from multi-seed runs.
 
 A one-seed interval covers the query sampling only. Training the whole study again with a second seed does not
 fit the 10-minute budget, so the seed-to-seed variance is estimated once, from a multi-seed run of the study,
@@ -29,25 +29,23 @@ appear in most claims, :func:`check_configs`) and compares their seed-to-seed di
 ``sum_c (d_c - mean d)^2 / (2 sigma2 (C - 1))`` follows F(C - 1, df) when the model holds; p < 0.05 flags
 drift.
 
-Commands: ``python -m henetlib.noise estimate --profile smoke --seeds 0,1,2,3,4`` (trains what is missing) and
-``python -m henetlib.noise check --profile smoke``.
+Commands: ``python -m henetlib noise estimate --profile smoke --seeds 0,1,2,3,4`` (trains what is missing) and
+``python -m henetlib noise check --profile smoke``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
-from dataclasses import asdict
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 from scipy import stats as sps
 
 from henetlib.engine import cache
-from henetlib.stats import METRICS, SeedVariance
+from henetlib.stats import METRICS, SeedVariance, per_query_scores
 from henetlib.study import grids as study_grids
-from henetlib.study import tables as study_tables
 from henetlib.study.noise_model import (
     GROUPS,
     NoiseModel,
@@ -56,6 +54,9 @@ from henetlib.study.noise_model import (
     _profile_settings,
     status,
 )
+from henetlib.system.runtime import git_commit
+from henetlib.verdicts.claims import for_profile
+from henetlib.verdicts.scores import collect
 
 CHECK_SEED = 1
 N_CHECK = 4
@@ -129,9 +130,6 @@ def estimate_from_scores(data) -> dict[tuple[str, str], SeedVariance]:
 def estimate(ctx, train: bool = True, progress: bool = True, data=None) -> NoiseModel:
     """The noise model of ``ctx``'s profile from its seeds (at least 2; 5 or more for a usable check of the
     equal-variance assumption). Trains what is missing when ``train``."""
-    from henetlib.system.runtime import git_commit
-    from henetlib.verdicts.scores import collect
-
     if len(ctx.seeds) < 2:
         raise ValueError(f"a noise model needs at least two seeds, got {ctx.seeds}.")
     data = data or collect(ctx, train=train, progress=progress)
@@ -156,18 +154,12 @@ def estimate(ctx, train: bool = True, progress: bool = True, data=None) -> Noise
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Use: is the stored model current?
-
-
-# ---------------------------------------------------------------------------------------------------------
 # Check mode
 
 
 def check_configs(ctx, n: int = N_CHECK) -> list:
     """The ``n`` trained configurations (seed 0) that appear in the most claims of the profile, chosen from
     the claim list alone (never from results): the runs a second seed checks first."""
-    from henetlib.verdicts.claims import for_profile
-
     tables = {"table1": study_rows(ctx, "table1"), "table2": study_rows(ctx, "table2"),
               "table3": study_rows(ctx, "table3"), "table4": study_rows(ctx, "table4"),
               "fig4": study_rows(ctx, "fig4")}
@@ -203,10 +195,6 @@ def check(ctx, train: bool = True, seed: int = CHECK_SEED, st: NoiseStatus | Non
     """Second-seed runs of :func:`check_configs` against the noise model's prediction, per metric: the
     observed and predicted seed-to-seed SD, the F statistic and its p; ``drift`` when p < 0.05 (the runs
     vary more than the model says) for either metric."""
-    from dataclasses import replace
-
-    from henetlib.stats import per_query_scores
-
     st = st or status(ctx)
     out: dict[str, Any] = {"profile": ctx.profile, "note": st.note, "drift": False, "metrics": {}}
     if not st.usable:
@@ -262,41 +250,3 @@ def compare_verdicts(default, reference) -> dict[str, Any]:
             "resolved_default_unresolved_ref": int(((m["verdict"] != "unresolved")
                                                     & (m["verdict_ref"] == "unresolved")).sum()),
             "coverage": float(covered.mean()) if len(m) else float("nan"), "transitions": table}
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Command line
-
-
-def main(argv: list[str] | None = None) -> int:
-
-    ap = argparse.ArgumentParser(prog="python -m henetlib.noise", description=__doc__.split("\n")[0])
-    ap.add_argument("action", choices=("estimate", "check", "show"))
-    ap.add_argument("--profile", default="smoke")
-    ap.add_argument("--seeds", default="0,1,2,3,4", help="estimate: the seeds (default 0-4)")
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--no-train", action="store_true", help="use cached or published runs only")
-    ap.add_argument("--finetune", action="store_true", help="the fine-tuned regime's model (smoke, gpu)")
-    ap.add_argument("--from-scratch", action="store_true", help="the from-scratch regime's model")
-    a = ap.parse_args(argv)
-    a.finetune = True if a.finetune else False if a.from_scratch else None  # None: the profile's default
-    if a.action == "estimate":
-        ctx = study_tables.StudyContext(a.profile, a.device, seeds=a.seeds, finetune=a.finetune)
-        m = estimate(ctx, train=not a.no_train)
-        print(f"wrote {m.save()}")
-        print(json.dumps(m.estimates, indent=1))
-        return 0
-    ctx = study_tables.StudyContext(a.profile, a.device, finetune=a.finetune)
-    st = status(ctx)
-    if a.action == "show":
-        print(st.note)
-        if st.model:
-            print(json.dumps(asdict(st.model), indent=1))
-        return 0
-    r = check(ctx, train=not a.no_train, st=st, progress=True)
-    print(json.dumps(r, indent=1))
-    return 1 if r.get("drift") else 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

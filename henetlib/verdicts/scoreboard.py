@@ -1,5 +1,5 @@
-"""The paper's comparative sentences as claims, each tested as contrasts over configurations' per-query scores
-(issue #22), with one verdict per claim.
+"""The paper's comparative sentences as claims, each tested as contrasts over configurations' per-query scores,
+with one verdict per claim.
 
 Every :class:`Claim` quotes the paper's sentence with its line numbers (``../shared/paper/HENet-paper.txt``)
 and takes its direction from that sentence alone. A claim is made of *rows*, each a linear contrast
@@ -16,7 +16,8 @@ and takes its direction from that sentence alone. A claim is made of *rows*, eac
   (measured model size V and speed S, section 4.5) are scored by their own rules below.
 
 Each interval carries the query sampling (a crossed bootstrap) and, when a seed-noise estimate exists, the
-training noise (:mod:`henetlib.stats`, :mod:`henetlib.noise`); without one it is marked *query-level only*.
+training noise (:mod:`henetlib.stats`, :mod:`henetlib.verdicts.noise`); without one it is marked *query-level
+only*.
 
 Row verdict: *reproduced* when the 95% interval lies on the paper's side of 0 (for an equivalence: inside the
 margin); *contradicted* when the evidence against the sentence survives Holm's correction across the claim's
@@ -26,6 +27,8 @@ Claim verdict (:func:`claim_verdicts`): *reproduced* only when every row is repr
 one-sided test, and a claim of "every row" holds at that level when all of them hold: an intersection-union
 test, no correction needed); *contradicted* when at least one row is contradicted after Holm; *not run* when no
 row has data; otherwise *unresolved*, with the counts as evidence.
+
+The same claims scored in both training regimes, side by side, are :mod:`henetlib.verdicts.regimes`.
 """
 
 from __future__ import annotations
@@ -33,13 +36,15 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from henetlib import paper
+from henetlib.engine.efficiency import ModelStats, efficiency_scores
 from henetlib.engine.regime import summarise as summarise_regimes
+from henetlib.output.formats import claims_table
+from henetlib.output.latex import latex_table
 from henetlib.stats import (
     LEVEL,
     METRICS,
@@ -57,6 +62,7 @@ from henetlib.stats import (
 )
 from henetlib.study import noise_model as study_noise_model
 from henetlib.study import tables
+from henetlib.system.files import atomic_write_text, figures_dir, results_dir
 from henetlib.verdicts import noise
 from henetlib.verdicts.claims import (
     _H,
@@ -76,7 +82,6 @@ POWER = 0.8  # "what it would take": seeds for 80% power at the 95% level
 
 
 def paper_value(grid: str, key, metric: str) -> float:
-
     if grid in ("table2", "table3", "table4"):
         return tables.paper_rows(grid).get(key, {}).get(metric, np.nan)
     if grid == "table1":
@@ -99,13 +104,11 @@ def paper_effect(claim: Claim, row: Row, metric: str) -> float:
 
 
 def paper_difference(claim: Claim, metric: str, row: int = 0) -> float:
-    """The paper's value of one row's contrast (kept for callers of the first API)."""
+    """The paper's value of the contrast of ``claim``'s row number ``row`` (the first by default)."""
     return paper_effect(claim, claim.rows[row], metric)
 
 
 def _es_of(r1: dict, mp: dict) -> dict[str, float]:
-    from henetlib.engine.efficiency import ModelStats, efficiency_scores
-
     st = {n: ModelStats(r1[n], mp[n], paper.TABLE1[n]["fd"], paper.TABLE1[n]["v"], paper.TABLE1[n]["s"]) for n in _H}
     return efficiency_scores(st)
 
@@ -198,10 +201,8 @@ class Scorer:
 
 
 def _efficiency_measurements() -> dict | None:
-    """The newest Table 1 measurement cached on this machine (``efficiency.measure_table1``, run by notebook
-    07), or None. Never measures: timing here would share the CPU with other notebooks."""
-    from henetlib.system.files import results_dir
-
+    """The newest Table 1 measurement cached on this machine (:func:`henetlib.engine.efficiency.measure_table1`,
+    run by notebook 07), or None. Never measures: timing here would share the CPU with other notebooks."""
     files = sorted((results_dir() / "efficiency").glob("*.json"), key=lambda f: f.stat().st_mtime, reverse=True)
     for f in files:
         try:
@@ -228,7 +229,6 @@ def _efficiency_row(row: Row, meas: dict | None) -> tuple[float, str]:
 def _seed_vars(ctx, data: StudyScores, noise_model) -> tuple[dict, str]:
     """Per (noise group, metric): the seed variance to use, and a note for captions. Several seeds of our
     own give it directly (pooled over every configuration); else a current noise model; else none."""
-
     if len(data.seeds) > 1:
         est = noise.estimate_from_scores(data)
         if est:
@@ -245,8 +245,8 @@ def scoreboard(ctx, n_boot: int = 1000, claims: list[Claim] | None = None, train
     it would take to resolve the paper's effect.
 
     ``claims``: a subset (by id; resolved again for ``ctx.profile``'s sweep). ``train=False`` scores only what
-    is cached or published (missing runs: "not run"). ``noise_model``: a :class:`henetlib.noise.NoiseStatus`
-    (default: the committed one for the profile, when current)."""
+    is cached or published (missing runs: "not run"). ``noise_model``: a
+    :class:`henetlib.study.noise_model.NoiseStatus` (default: the committed one for the profile, when current)."""
     wanted = {c.id for c in claims} if claims is not None else None
     cl = [c for c in for_profile(ctx.profile) if wanted is None or c.id in wanted]
     if data is None:
@@ -291,7 +291,7 @@ def scoreboard(ctx, n_boot: int = 1000, claims: list[Claim] | None = None, train
 
 
 def _row_regime(data: StudyScores, c: Claim, row: Row) -> str:
-    """Whether every run behind a row was in the paper's regime (henetlib.regime): "paper", else a count."""
+    """Whether every run behind a row was in the paper's regime (henetlib.engine.regime): "paper", else a count."""
     if c.kind == "efficiency":
         return "-"  # measured sizes and speeds: no training involved
     regs = data.regimes("table1" if c.kind == "es" else c.grid, [k for k, _ in row.weights])
@@ -389,9 +389,6 @@ def out_of_scope_table() -> pd.DataFrame:
 def save(board: pd.DataFrame, name: str, cap: str) -> None:
     """``figures/<name>.md`` and ``.tex``: the claim-level table (sentence, verdict, evidence), then the
     row-level table, then the caption."""
-    from henetlib.output.formats import claims_table
-    from henetlib.system.files import atomic_write_text, figures_dir
-
     cl = claim_verdicts(board)
     rows = claims_table(board)
     rows.insert(3, "test", board["test"].values)
@@ -406,8 +403,6 @@ def save(board: pd.DataFrame, name: str, cap: str) -> None:
         md += "\n## Not tested\n\n" + out_of_scope_table().to_markdown(index=False) + "\n"
     folder = figures_dir()
     atomic_write_text(folder / f"{name}.md", md)
-    from henetlib.output.latex import latex_table
-
     tex = (latex_table(cl[["claim", "sentence", "verdict", "regime", "evidence"]], cap, f"{name}-claims")
            + latex_table(rows, cap, name))
     if name == "claims":
@@ -440,69 +435,11 @@ def summary_line(board: pd.DataFrame, profile: str) -> str:
             f"{noise_txt}{regime_txt})")
 
 
-# ---------------------------------------------------------------------------------------------------------
-# The two regimes side by side (issue 21): the same claims scored on the runs from random weights and on the
-# runs fine-tuned from the SynthReID-pretrained backbone. Nothing is trained here: a regime whose runs are
-# neither cached nor published scores "not run".
-
-_CHANGE = {("reproduced", "reproduced"): "holds (reproduced in both)",
-           ("contradicted", "contradicted"): "holds (contradicted in both)",
-           ("unresolved", "unresolved"): "unresolved in both"}
-
-
-def _change(a: str, b: str) -> str:
-    if "not run" in (a, b):
-        return "not comparable (runs missing)"
-    if (a, b) in _CHANGE:
-        return _CHANGE[(a, b)]
-    if "unresolved" in (a, b):
-        return f"resolved only {'fine-tuned' if a == 'unresolved' else 'from scratch'}"
-    return f"flips: {a} -> {b}"
-
-
-def compare_regimes(ctx, n_boot: int = 1000, board: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per claim: its verdict from scratch and fine-tuned (each with its runs' regime mark) and what
-    changed. ``ctx`` names the profile, data and seeds; ``board``, when given, is the scoreboard of ``ctx``'s
-    own regime (not computed again). ``attrs['summary']`` counts flips and holds, ``attrs['comparable']`` the
-    claims scored in both regimes; ``attrs['boards']`` keeps both row-level scoreboards."""
-    import dataclasses
-
-    from henetlib.engine.config import FINETUNE
-
-    if ctx.profile not in FINETUNE:  # test and paper: one regime only
-        out = pd.DataFrame(columns=["claim", "sentence", "from scratch", "regime (scratch)", "fine-tuned",
-                                    "regime (fine-tuned)", "change"])
-        out.attrs.update(comparable=0, boards={},
-                         summary=f"profile {ctx.profile!r} has one regime only: nothing to compare")
-        return out
-    boards, per = {}, {}
-    for name, ft in (("from scratch", False), ("fine-tuned", True)):
-        own = board is not None and bool(getattr(ctx, "finetune", False)) == ft
-        boards[name] = board if own else scoreboard(dataclasses.replace(ctx, finetune=ft), n_boot=n_boot,
-                                                    train=False)
-        per[name] = claim_verdicts(boards[name]).set_index("claim")
-    a, b = per["from scratch"], per["fine-tuned"]
-    out = pd.DataFrame({"claim": a.index, "sentence": a["sentence"].values,
-                        "from scratch": a["verdict"].values, "regime (scratch)": a["regime"].values,
-                        "fine-tuned": b.loc[a.index, "verdict"].values,
-                        "regime (fine-tuned)": b.loc[a.index, "regime"].values})
-    out["change"] = [_change(x, y) for x, y in zip(out["from scratch"], out["fine-tuned"], strict=True)]
-    counts = out["change"].value_counts()
-    out.attrs["comparable"] = int(((out["from scratch"] != "not run") & (out["fine-tuned"] != "not run")).sum())
-    out.attrs["summary"] = (f"{len(out)} claims on {ctx.profile}, from scratch vs fine-tuned: "
-                            + ", ".join(f"{int(n)} {k}" for k, n in counts.items()))
-    out.attrs["boards"] = boards
-    return out
-
-
-def save_regimes(table: pd.DataFrame, ctx, name: str = "claims_regimes") -> Path:
-    """``figures/<name>.md`` and ``.tex``: the side-by-side table, its summary and both headlines."""
-    from henetlib.output.export import save_table
-
-    boards = table.attrs.get("boards", {})
-    heads = " ".join(f"{k}: {summary_line(v, ctx.profile)}." for k, v in boards.items())
-    cap = (f"The paper's claims on profile '{ctx.profile}' (seeds {', '.join(map(str, ctx.seeds))}), scored on the "
-           f"runs from random weights and on the runs fine-tuned from the SynthReID-pretrained backbone "
-           f"(train.FINETUNE). {table.attrs.get('summary', '')}. {heads}")
-    show = table.drop(columns=["sentence"])
-    return save_table(show, name, cap)
+def rows_table(board: pd.DataFrame) -> pd.DataFrame:
+    """Every row of the scoreboard for reading: :func:`claims_table`'s columns with the test, the noise each
+    interval carries and the seeds that would resolve it (notebook 08)."""
+    rows = claims_table(board)
+    rows.insert(3, "test", board["test"].values)
+    rows["noise"] = board["basis"].values
+    rows["seeds needed"] = [_fmt_seeds(x) for x in board["seeds needed"]]
+    return rows

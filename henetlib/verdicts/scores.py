@@ -1,7 +1,7 @@
 """Our per-query scores for the claims: every configuration's per-query results per seed, collected once from
-the run cache (training what is missing, or not), with each run's regime (issue #21). Below both
-:mod:`henetlib.claims` (which scores them) and :mod:`henetlib.noise` (which estimates the seed noise from
-them).
+the run cache (training what is missing, or not), with each run's regime. Below both
+:mod:`henetlib.verdicts.scoreboard` (which scores them) and :mod:`henetlib.verdicts.noise` (which estimates the
+seed noise from them).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class StudyScores:
     seeds: tuple[int, ...]
     per_query: dict[str, dict] = field(default_factory=dict)
     ident: dict[tuple, str] = field(default_factory=dict)
-    # per grid and key, the regime of each seed's run (henetlib.regime; None: not run)
+    # per grid and key, the regime of each seed's run (henetlib.engine.regime; None: not run)
     regime: dict[str, dict] = field(default_factory=dict)
     _cache: dict = field(default_factory=dict, repr=False)
 
