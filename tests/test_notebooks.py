@@ -1,5 +1,9 @@
-"""Every study notebook, executed by papermill on the tiny `test` profile (what `make reproduce` runs)."""
+"""Every study notebook, executed by papermill on the tiny `test` profile (what `make reproduce` runs), and
+the shape of a notebook: a typed parameters cell, one setup call, calls into henetlib, no private names."""
 
+import ast
+import json
+import logging
 from pathlib import Path
 
 import nbformat
@@ -19,8 +23,16 @@ EXPECTED = {
     "06_cam_heatmaps": ["fig2_cam.pdf", "fig2_cam.png"],
     "07_efficiency_score": ["table1_efficiency.md", "table1_efficiency.tex", "fig1_efficiency.pdf",
                             "table1_henet_rows.md", "table1_claims.md"],
-    "08_claims": ["claims.md", "claims.tex", "claims_forest.png", "claims_forest.pdf"],
+    "08_claims": ["claims.md", "claims.tex", "claims_forest.png", "claims_forest.pdf", "claims_summary.json"],
 }
+# notebook -> the grid whose claims it scores (figures/<grid>_claims.md)
+CLAIMS_OF = {"01_structure_analysis": "table2", "02_branch_ablation": "table3", "03_loss_ablation": "table4",
+             "04_rpe_probability_sweep": "fig4", "05_occlusion_robustness": "fig5", "07_efficiency_score": "table1"}
+VERDICTS = {"reproduced", "contradicted", "unresolved", "not run"}
+
+
+def _code(nb: Path) -> list[str]:
+    return [c.source for c in nbformat.read(nb, as_version=4).cells if c.cell_type == "code"]
 
 
 def test_every_notebook_has_a_parameters_cell():
@@ -28,24 +40,95 @@ def test_every_notebook_has_a_parameters_cell():
     for nb in NOTEBOOKS:
         cells = nbformat.read(nb, as_version=4).cells
         params = [c for c in cells if "parameters" in c.metadata.get("tags", [])]
-        assert params, nb.name
+        assert len(params) == 1, nb.name
         # typed, so `papermill --help-notebook` shows types; a comment per parameter
         for line in params[0].source.splitlines():
             assert ": " in line.split("=")[0] and "#" in line, (nb.name, line)
 
 
+def test_notebooks_are_thin():
+    """One setup call (henetlib.notebook.setup) right after the parameters, nothing private called, no
+    function or class defined in a notebook; 01 and 02 are the same notebook for two tables."""
+    for nb in NOTEBOOKS:
+        code = _code(nb)
+        setup_cells = [src for src in code if "setup(" in src]
+        assert len(setup_cells) == 1 and code.index(setup_cells[0]) == 1, nb.name
+        assert "from henetlib.notebook import" in setup_cells[0], nb.name
+        for src in code:
+            tree = ast.parse(src)
+            for node in ast.walk(tree):
+                name = (node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name)
+                        else None)
+                assert not (name or "").startswith("_"), (nb.name, name)
+                if isinstance(node, ast.ImportFrom):
+                    assert not any(a.name.startswith("_") for a in node.names), (nb.name, src)
+                assert not isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.Lambda)), (nb.name, src)
+    one, two = (_code(nb)[1:] for nb in NOTEBOOKS[1:3])
+    assert [s.replace("table3", "table2") for s in two] == one and len(one) == 3
+
+
+def _md_tables(text: str) -> dict[str, list[dict]]:
+    """The pipe tables of a Markdown file, by the heading above each (rows as {column: cell})."""
+    out, heading, rows, cols = {}, "", [], None
+    for line in text.splitlines() + [""]:
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if cols is None:
+                cols = cells
+            elif not set("".join(cells)) <= set(":- ") and len(cells) == len(cols):
+                rows.append(dict(zip(cols, cells, strict=True)))
+            continue
+        if cols is not None:
+            out[heading] = rows
+            rows, cols = [], None
+        if line.startswith("#"):
+            heading = line.lstrip("# ").strip()
+    return out
+
+
+def _check_board(path: Path, ids: list[str]) -> tuple[dict, dict]:
+    """The claim ids and verdicts of a saved scoreboard; returns its claim-level and row-level counts."""
+    tables = _md_tables(path.read_text())
+    claims, rows = tables["Claims (one verdict each)"], tables["Rows (each contrast and metric)"]
+    assert [r["claim"] for r in claims] == ids, path.name
+    assert {r["claim"] for r in rows} == set(ids), path.name
+    assert {r["verdict"] for r in claims} <= VERDICTS, path.name
+    row_verdicts = [r["verdict"].split(" ", 1)[1] for r in rows]  # "✓ reproduced" ...
+    assert set(row_verdicts) <= VERDICTS, path.name
+    count = lambda vs: {v: vs.count(v) for v in VERDICTS} | {"total": len(vs)}  # noqa: E731
+    return count([r["verdict"] for r in claims]), count(row_verdicts)
+
+
 @pytest.mark.slow
-def test_notebooks_execute_on_test_profile(isolated_dirs):
+def test_notebooks_execute_on_test_profile(isolated_dirs, caplog):
+    from henetlib.verdicts.claims import for_grid, for_profile
+
     extra = {"seeds": [0], "input_height": 128, "input_width": 64, "batch": 2, "repeats": 1, "draws": 20,
              "num_images": 2, "interactive": False}
-    ok = run_notebooks(NOTEBOOKS, profile="test", device="cpu", extra=extra, reports_dir=isolated_dirs / "reports")
+    reports = isolated_dirs / "reports"
+    ok = run_notebooks(NOTEBOOKS, profile="test", device="cpu", extra=extra, reports_dir=reports)
     assert ok
     figs = isolated_dirs / "figures"
     for nb, files in EXPECTED.items():
-        assert (isolated_dirs / "reports" / f"{nb}.html").exists(), nb
+        assert (reports / f"{nb}.html").exists(), nb
         for f in files:
             assert (figs / f).stat().st_size > 0, f
     table = (figs / "table2_structure.md").read_text()
     assert "R1 (paper)" in table and "87.92" in table and "profile 'test'" in table and " ± " in table
-    board = (figs / "claims.md").read_text()
-    assert "reproduced" in board or "unresolved" in board or "contradicted" in board
+    # every scoreboard holds the claims of its grid, each with a known verdict
+    for grid in CLAIMS_OF.values():
+        _check_board(figs / f"{grid}_claims.md", [c.id for c in for_grid(grid, "test")])
+    claim_counts, row_counts = _check_board(figs / "claims.md", [c.id for c in for_profile("test")])
+    # the summary that reports/index.html and the README headline read says what the board says
+    summary = json.loads((figs / "claims_summary.json").read_text())
+    assert summary["claims"] == claim_counts and summary["rows"] == row_counts
+    assert summary["profile"] == "test" and summary["seeds"] == [0] and summary["regime"] == "from scratch"
+    page = (reports / "index.html").read_text()
+    assert f"Verdicts of {claim_counts['total']} claims: <b>{claim_counts['reproduced']}</b> reproduced" in page
+
+    # a second run with nothing changed executes no notebook
+    stamps = {nb.stem: (reports / f"{nb.stem}.ipynb").stat().st_mtime_ns for nb in NOTEBOOKS}
+    with caplog.at_level(logging.INFO, logger="henetlib.study.reproduce"):
+        assert run_notebooks(NOTEBOOKS, profile="test", device="cpu", extra=extra, reports_dir=reports)
+    assert caplog.text.count("unchanged, not re-run") == len(NOTEBOOKS)
+    assert stamps == {nb.stem: (reports / f"{nb.stem}.ipynb").stat().st_mtime_ns for nb in NOTEBOOKS}

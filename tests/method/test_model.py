@@ -77,7 +77,7 @@ def test_layout_names():
     assert layout_name((1, 2, 3), False) == "G1+P2+P3"
 
 
-@pytest.mark.parametrize("stripes,recovery", [(s, r) for s, r, _ in LAYOUTS if s] + [((4, 1), True)])
+@pytest.mark.parametrize("stripes,recovery", [(s, r) for s, r, _ in LAYOUTS] + [((4, 1), True)])
 def test_parse_layout_inverts_layout_name(stripes, recovery):
     name = layout_name(stripes, recovery)
     assert parse_layout(name) == (stripes, recovery)
@@ -88,11 +88,13 @@ def test_parse_layout_reads_the_papers_names():
     assert parse_layout("G1+P4+R16") == ((1, 4), True)
     assert parse_layout(" G1 + P2 + P3 ") == ((1, 2, 3), False)  # spaces are ignored
     assert parse_layout("P4") == ((4,), False)
+    assert parse_layout("R16") == ((), True)  # Table 3's R16 row: the recovery branch alone
+    assert layout_name(*parse_layout("R16")) == "R16"
 
 
 @pytest.mark.parametrize("name,problem", [
     ("G2", "unknown branch 'G2'"), ("G1+P1", "unknown branch 'P1'"), ("G1+X4", "unknown branch 'X4'"),
-    ("G1++P4", "unknown branch ''"), ("P4+R8", "unknown branch 'R8'"), ("R16", "no G1 or P<k> branch"),
+    ("G1++P4", "unknown branch ''"), ("P4+R8", "unknown branch 'R8'"), ("R32", "unknown branch 'R32'"),
 ])
 def test_parse_layout_names_the_problem(name, problem):
     with pytest.raises(ValueError, match=re.escape(problem)) as e:

@@ -1,14 +1,286 @@
-"""make reproduce's notebook driver: parameters checked before any kernel starts, with the CLI's one-line
-message, and the index page that links every report and figure offline. (tests/test_reproduce.py checks the
-training shards and the regime folders.)"""
+"""make reproduce's driver: the training shards, the regimes' own folders, which notebooks run again, the
+README's headline and the index page's verdict counts (nothing trained, no notebook executed)."""
 
 import json
+import logging
+import os
+import re
+from pathlib import Path
+from types import SimpleNamespace
 
 import papermill as pm
 import pytest
 
+from henetlib.study import reproduce
 from henetlib.study.reproduce import run_notebooks, write_index
 from henetlib.system.files import REPO_ROOT
+
+
+class _Proc:
+    def __init__(self, cmd, code=0, **kw):
+        self.cmd, self.code, self.env = cmd, code, kw.get("env")
+
+    def wait(self):
+        return self.code
+
+
+def test_train_shards_commands(monkeypatch):
+    made = []
+
+    def popen(cmd, **kw):
+        made.append(_Proc(cmd, **kw))
+        return made[-1]
+
+    monkeypatch.setattr("subprocess.Popen", popen)
+    reproduce._train_shards({"profile": "smoke", "device": "cpu", "seeds": [0, 1], "finetune": True}, 2)
+    reproduce._train_shards({"profile": "smoke", "device": "cpu", "finetune": False}, 2)
+    assert made[-1].cmd[-3:] == ["--from-scratch", "--shard", "2/2"]
+    made[2:] = []
+    assert [p.cmd[-1] for p in made] == ["1/2", "2/2"]
+    assert made[0].cmd[3:] == ["study", "--profile", "smoke", "--device", "cpu", "--seeds", "0,1", "--finetune",
+                               "--shard", "1/2"]
+    assert all(p.env["OMP_NUM_THREADS"] == str(max(1, (os.cpu_count() or 2) // 2)) for p in made)
+
+
+def test_train_shards_failure_names_the_command(monkeypatch):
+    monkeypatch.setattr("subprocess.Popen", lambda cmd, **kw: _Proc(cmd, code=1 if cmd[-1] == "2/2" else 0))
+    with pytest.raises(RuntimeError, match=r"exit codes \[0, 1\].*--shard 1/2"):
+        reproduce._train_shards({"profile": "smoke", "device": "cpu"}, 2)
+
+
+def test_figures_in_restores_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("HENET_FIGURES_DIR", str(tmp_path / "a"))
+    with reproduce._figures_in(tmp_path / "a" / "finetune"):
+        assert os.environ["HENET_FIGURES_DIR"] == str(tmp_path / "a" / "finetune")
+    assert os.environ["HENET_FIGURES_DIR"] == str(tmp_path / "a")
+    monkeypatch.delenv("HENET_FIGURES_DIR")
+    with reproduce._figures_in(tmp_path / "b"):
+        pass
+    assert "HENET_FIGURES_DIR" not in os.environ
+
+
+def test_reproduce_refuses_finetune_on_a_profile_without_it(capsys):
+    from henetlib.cli import main
+
+    with pytest.raises(ValueError, match="no pretrained regime"):
+        main(["reproduce", "--profile", "test", "--finetune", "--notebooks", "08"])
+    with pytest.raises(SystemExit):
+        main(["reproduce", "--profile", "smoke", "--finetune", "--from-scratch", "--notebooks", "08"])
+    assert "not allowed with" in capsys.readouterr().err
+
+
+def test_regime_folders():
+    from henetlib.study.grids import regime_name
+
+    assert regime_name("smoke", True) == "default" and regime_name("smoke", False) == "from-scratch"
+    assert regime_name("gpu", False) == "default" and regime_name("gpu", True) == "fine-tuned"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A notebook whose inputs did not change is not executed again
+
+
+class _InlinePool:
+    """ProcessPoolExecutor's part that _run uses, run in this process (so _execute can be replaced)."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def submit(self, fn, *args):
+        from concurrent.futures import Future
+
+        f = Future()
+        f.set_result(fn(*args))
+        return f
+
+    def shutdown(self, **kwargs):
+        pass
+
+
+@pytest.fixture
+def fake_render(isolated_dirs, monkeypatch):
+    """Two notebooks, no training, and an _execute that writes what papermill would and counts its calls."""
+    nbs = isolated_dirs / "notebooks"
+    nbs.mkdir()
+    for stem in ("00_a", "01_b"):
+        (nbs / f"{stem}.ipynb").write_text(f'{{"cells": [], "name": "{stem}"}}')
+    calls = []
+    fail: set[str] = set()
+
+    def execute(nb, out, params):
+        from henetlib.system.files import figures_dir
+
+        stem = Path(nb).stem
+        calls.append(stem)
+        Path(out).write_text("{}")
+        if stem in fail:
+            return stem, 0.1, "cell 2: ValueError: no", []
+        Path(out).with_suffix(".html").write_text("<html></html>")
+        figures_dir().mkdir(parents=True, exist_ok=True)
+        (figures_dir() / f"fig_{stem}.png").write_bytes(b"png")
+        return stem, 0.1, None, [f"fig_{stem}.png"]
+
+    monkeypatch.setattr(reproduce, "_execute", execute)
+    monkeypatch.setattr(reproduce, "ProcessPoolExecutor", _InlinePool)
+    monkeypatch.setattr(reproduce, "prefill", lambda stems, params, jobs: {})
+    reports = isolated_dirs / "reports"
+
+    def render(extra=None, force=False):
+        del calls[:]
+        ok = reproduce.run_notebooks(sorted(nbs.glob("*.ipynb")), profile="test", device="cpu",
+                                     extra={"seeds": [0], **(extra or {})}, reports_dir=reports, force=force)
+        return ok, sorted(calls)
+
+    render.notebooks, render.reports, render.fail = nbs, reports, fail
+    return render
+
+
+def test_unchanged_notebooks_are_not_run_again(fake_render, caplog):
+    assert fake_render() == (True, ["00_a", "01_b"])
+    with caplog.at_level(logging.INFO, logger="henetlib.study.reproduce"):
+        assert fake_render() == (True, [])  # nothing changed: nothing executed
+    assert "[00_a] unchanged, not re-run" in caplog.text and "[01_b] unchanged, not re-run" in caplog.text
+    rec = json.loads((fake_render.reports / "01_b.inputs.json").read_text())
+    assert rec["outputs"] == ["fig_01_b.png"] and rec["inputs"]["parameters"]["seeds"] == [0]
+    page = (fake_render.reports / "index.html").read_text()
+    assert page.count("unchanged, not re-run") == 2
+
+
+def test_a_changed_input_runs_the_notebook_again(fake_render, isolated_dirs):
+    fake_render()
+    assert fake_render(extra={"seeds": [1]}) == (True, ["00_a", "01_b"])  # a parameter changed
+    assert fake_render(extra={"seeds": [1]}) == (True, [])
+    (fake_render.notebooks / "01_b.ipynb").write_text('{"cells": [1]}')  # the notebook changed
+    assert fake_render(extra={"seeds": [1]}) == (True, ["01_b"])
+    (isolated_dirs / "figures" / "fig_00_a.png").unlink()  # an output is gone
+    assert fake_render(extra={"seeds": [1]}) == (True, ["00_a"])
+    (fake_render.reports / "01_b.html").unlink()  # the HTML export is gone
+    assert fake_render(extra={"seeds": [1]}) == (True, ["01_b"])
+    assert fake_render(extra={"seeds": [1]}, force=True) == (True, ["00_a", "01_b"])  # --force
+
+
+def test_a_code_change_runs_every_notebook_again(fake_render, monkeypatch):
+    fake_render()
+    monkeypatch.setattr(reproduce, "code_hash", lambda: "another library")
+    assert fake_render() == (True, ["00_a", "01_b"])
+
+
+def test_a_failed_notebook_is_run_again(fake_render):
+    fake_render()
+    (fake_render.notebooks / "01_b.ipynb").write_text('{"cells": [2]}')
+    fake_render.fail.add("01_b")
+    assert fake_render() == (False, ["01_b"])
+    assert not (fake_render.reports / "01_b.inputs.json").exists()  # no record of a failed run
+    fake_render.fail.clear()
+    assert fake_render() == (True, ["01_b"])
+    assert fake_render() == (True, [])
+
+
+def test_results_read_follow_the_result_files(isolated_dirs):
+    from henetlib.system.files import results_dir
+
+    run = SimpleNamespace(folder=results_dir() / "k1")
+    run.folder.mkdir(parents=True)
+    (run.folder / "result.json").write_text('{"metrics": 1}')
+    grids = {"table2": [run]}
+    before = reproduce.results_read("01_structure_analysis", grids)
+    assert reproduce.results_read("00_rpe_explained", grids) == {}  # reads no run
+    assert reproduce.results_read("01_structure_analysis", grids) == before
+    (run.folder / "ranked.npz").write_bytes(b"a derived cache")  # computed from the model: not an input
+    assert reproduce.results_read("01_structure_analysis", grids) == before
+    (run.folder / "result.json").write_text('{"metrics": 22}')  # retrained
+    assert reproduce.results_read("01_structure_analysis", grids) != before
+    # 08 also reads every cached run (the other regime's) and notebook 07's efficiency measurements
+    claims = reproduce.results_read("08_claims", grids)
+    (results_dir() / "efficiency").mkdir()
+    (results_dir() / "efficiency" / "m.json").write_text("{}")
+    assert reproduce.results_read("08_claims", grids) != claims
+    assert reproduce.results_read("07_efficiency_score", {"table1": [run]})["runs"]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The README's headline and the index page, from figures/claims_summary.json
+
+SUMMARY = {"profile": "smoke", "regime": "fine-tuned", "regime_folder": "default", "finetune": True,
+           "dataset": "synthreid", "seeds": [0, 1],
+           "claims": {"reproduced": 5, "contradicted": 2, "unresolved": 14, "not run": 1, "total": 22},
+           "rows": {"reproduced": 80, "contradicted": 10, "unresolved": 120, "not run": 2, "total": 212},
+           "claims_off_regime": 3, "noise": "", "headline": ""}
+README_TEXT = ("# henet-study\n\nIntro line.\n\n<!-- headline:start -->\nold, typed headline\n<!-- headline:end -->\n"
+               "\n## More\n\nUntouched | text.\n")
+
+
+def _block(text):
+    return re.search(r"<!-- headline:start -->\n(.*)\n<!-- headline:end -->", text, flags=re.S).group(1)
+
+
+def test_headline_is_what_the_summary_says(tmp_path):
+    readme, summary = tmp_path / "README.md", tmp_path / "claims_summary.json"
+    readme.write_text(README_TEXT)
+    summary.write_text(json.dumps(SUMMARY))
+    assert reproduce.update_headline(readme, summary, "smoke")
+    text = readme.read_text()
+    block = _block(text)
+    assert block == reproduce.headline_text(SUMMARY)
+    c, r = SUMMARY["claims"], SUMMARY["rows"]
+    m = re.search(r"Of the paper's (\d+) tested claims, (\d+) reproduced, (\d+) contradicted, (\d+) unresolved, "
+                  r"(\d+) not run\*\* \((\d+) rows.*?: (\d+) reproduced, (\d+) contradicted, (\d+) unresolved", block)
+    assert [int(x) for x in m.groups()] == [c["total"], c["reproduced"], c["contradicted"], c["unresolved"],
+                                            c["not run"], r["total"], r["reproduced"], r["contradicted"],
+                                            r["unresolved"]]
+    assert "Profile `smoke`, fine-tuned, synthreid, seeds 0, 1" in block and "3 of 22 verdicts" in block
+    # everything outside the markers is kept byte for byte
+    assert text.replace(block, "old, typed headline") == README_TEXT
+    mtime = readme.stat().st_mtime_ns
+    assert not reproduce.update_headline(readme, summary, "smoke")  # already says it: not written again
+    assert readme.stat().st_mtime_ns == mtime
+
+
+def test_headline_left_alone_without_markers_or_for_another_study(tmp_path):
+    readme, summary = tmp_path / "README.md", tmp_path / "claims_summary.json"
+    summary.write_text(json.dumps(SUMMARY))
+    readme.write_text("# henet-study\n\nNo generated headline here.\n<!-- headline:start -->\n")
+    before = readme.read_bytes()
+    assert not reproduce.update_headline(readme, summary, "smoke")
+    assert readme.read_bytes() == before
+    readme.write_text(README_TEXT)
+    assert not reproduce.update_headline(readme, summary, "test")  # the summary is smoke's, not this run's
+    summary.write_text(json.dumps({**SUMMARY, "regime_folder": "from-scratch"}))  # 08 run by hand, other regime
+    assert not reproduce.update_headline(readme, summary, "smoke")
+    assert not reproduce.update_headline(readme, tmp_path / "missing.json", "smoke")
+    assert readme.read_text() == README_TEXT
+
+
+def test_only_the_default_study_rewrites_the_readme(monkeypatch, tmp_path):
+    seen = []
+    monkeypatch.setattr(reproduce, "_run", lambda nbs, params, reports, jobs, t0, force, readme: seen.append(readme))
+    reproduce.run_notebooks([], profile="test", extra={"finetune": False}, reports_dir=tmp_path)
+    reproduce.run_notebooks([], profile="smoke", extra={"finetune": False}, reports_dir=tmp_path)  # from scratch
+    reproduce.run_notebooks([], profile="smoke", data_root=tmp_path, extra={"finetune": True}, reports_dir=tmp_path)
+    reproduce.run_notebooks([], profile="smoke", extra={"finetune": True}, reports_dir=tmp_path)
+    reproduce.run_notebooks([], profile="smoke", extra={"finetune": True}, reports_dir=tmp_path, readme=tmp_path / "R")
+    assert seen == [None, None, None, reproduce.README, tmp_path / "R"]
+
+
+def test_index_counts_verdicts_from_the_summary(tmp_path):
+    figs, reps = tmp_path / "figures", tmp_path / "reports"
+    figs.mkdir()
+    reps.mkdir()
+    # claims.md says otherwise: the counts must come from the summary, not from reading the table back
+    (figs / "claims.md").write_text("| claim | verdict |\n|:--|:--|\n| T2.1 | ✓ reproduced |\n\ncaption\n")
+    page = reproduce.write_index(reps, ["08_claims"], {}, {"profile": "smoke"}, figures=figs).read_text()
+    assert "No scoreboard yet" in page
+    (figs / "claims_summary.json").write_text(json.dumps(SUMMARY))
+    page = reproduce.write_index(reps, ["08_claims"], {}, {"profile": "smoke"}, figures=figs).read_text()
+    assert "<b>5</b> reproduced, <b>2</b> contradicted, <b>14</b> unresolved, <b>1</b> not run" in page
+    assert "Verdicts of 22 claims" in page and "The whole scoreboard" in page and "T2.1" in page
+
+
+def test_reports_folder_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("HENET_REPORTS_DIR", str(tmp_path / "r"))
+    assert reproduce.default_reports_dir() == tmp_path / "r"
+    monkeypatch.delenv("HENET_REPORTS_DIR")
+    assert reproduce.default_reports_dir() == reproduce.REPORTS_DIR
 
 
 @pytest.mark.parametrize("params,message", [
