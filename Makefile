@@ -13,6 +13,8 @@ SEEDS ?= 0
 # random weights); finetune or scratch force one, into figures/fine-tuned/ or figures/from-scratch/ (and reports/)
 # when not the default
 REGIME ?= default
+# FORCE=1: execute every notebook again (by default a notebook whose inputs did not change is not re-run)
+FORCE ?=
 
 .PHONY: env test lint reproduce lab bench clean-results
 
@@ -39,7 +41,7 @@ test: $(STAMP)
 
 reproduce: $(STAMP)
 	@case '$(REGIME)' in default|scratch|finetune) ;; *) echo "error: REGIME=$(REGIME); use REGIME=default, scratch (random weights) or finetune (the pretrained backbone)"; exit 2;; esac
-	$(PY) -m henetlib reproduce --profile $(PROFILE) --device $(DEVICE) --seeds $(SEEDS) $(if $(filter finetune,$(REGIME)),--finetune)$(if $(filter scratch,$(REGIME)),--from-scratch) $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
+	$(PY) -m henetlib reproduce --profile $(PROFILE) --device $(DEVICE) --seeds $(SEEDS) $(if $(filter finetune,$(REGIME)),--finetune)$(if $(filter scratch,$(REGIME)),--from-scratch) $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS)) $(if $(filter 1 yes true,$(FORCE)),--force)
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
