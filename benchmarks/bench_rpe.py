@@ -5,7 +5,7 @@ Run: python benchmarks/bench_rpe.py [--device cpu|cuda] [--batch 256] [--skip-be
 Goals: per-image RPE at most 4x torchvision's RandomErasing at 384x128; batched RPE >= 50,000 img/s on an H100;
 erase_batch RE+RPE(20) at batch 32, 64x32 in a fixed number of ATen operators (issue 20: <= 60) with no host
 synchronisation. "Before" is the former implementation, kept verbatim as a reference in
-tests/test_rpe_batch.py (the lean one is checked bit-identical to it there).
+tests/method/rpe_reference.py (the lean one is checked bit-identical to it there).
 """
 
 from __future__ import annotations
@@ -76,8 +76,8 @@ class OpCount(TorchDispatchMode):
 
 
 def reference_erase_batch():
-    """The former implementation (tests/test_rpe_batch.py's reference copy), or None if it is not there."""
-    path = Path(__file__).resolve().parents[1] / "tests" / "test_rpe_batch.py"
+    """The former implementation (tests/method/rpe_reference.py), or None if it is not there."""
+    path = Path(__file__).resolve().parents[1] / "tests" / "method" / "rpe_reference.py"
     if not path.exists():
         return None
     spec = importlib.util.spec_from_file_location("_rpe_reference", path)

@@ -13,7 +13,7 @@ indexing). The time is the median of several whole steps. The ratio compares wit
 same backbone and input (stripes (1,), no R16, CE only, no erasing).
 
 The counting part runs with any henetlib version (PYTHONPATH=/old/checkout gives the numbers before a
-change); ``--mode cuda-graph`` needs henetlib.train.TrainStep. tests/test_step.py imports ``count_step``.
+change); ``--mode cuda-graph`` needs henetlib.engine.train.TrainStep. tests/engine/test_train.py imports ``count_step``.
 """
 
 from __future__ import annotations
@@ -181,7 +181,7 @@ class Bench:
         return torch.autocast(self.dev.type, dtype=self.amp or torch.float32, enabled=self.amp is not None)
 
     def step(self, counter: OpCounter | None = None) -> None:
-        """One eager step: henetlib.train.TrainStep where there is one, else the same calls inline. With a
+        """One eager step: henetlib.engine.train.TrainStep where there is one, else the same calls inline. With a
         ``counter``, hooks on the model, the losses and the optimizer mark the phases."""
         def mark(p):
             if counter is not None:
