@@ -3,7 +3,9 @@ aside, the run lock (released when its process dies), and a stable hash."""
 
 import hashlib
 import json
+import os
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -87,3 +89,16 @@ def test_stable_hash_ignores_key_order_and_nothing_else():
     assert h != files.stable_hash({"a": 1, "b": [2, 1]}) and h != files.stable_hash({"a": 1.5, "b": [1, 2]})
     assert files.stable_hash({"p": files.REPO_ROOT}) == files.stable_hash({"p": str(files.REPO_ROOT)})
     assert h == hashlib.sha256(json.dumps({"a": 1, "b": [1, 2]}, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def test_atomic_writes_are_readable_by_others_as_open_would_make_them(tmp_path):
+    """mkstemp makes 0600 files; figures and reports/index.html must be readable by a web server."""
+    old = os.umask(0o022)
+    try:
+        files.atomic_write_text(tmp_path / "a.md", "x")
+        assert stat.S_IMODE((tmp_path / "a.md").stat().st_mode) == 0o644
+        os.umask(0o077)
+        files.atomic_write_bytes(tmp_path / "b.png", b"x")
+        assert stat.S_IMODE((tmp_path / "b.png").stat().st_mode) == 0o600
+    finally:
+        os.umask(old)
