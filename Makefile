@@ -15,6 +15,10 @@ SEEDS ?= 0
 REGIME ?= default
 # FORCE=1: execute every notebook again (by default a notebook whose inputs did not change is not re-run)
 FORCE ?=
+# PRETRAINED=path/to/resnet50.pth: the local torchvision checkpoint every run starts from (the paper profile's
+# ImageNet weights). QUICK=1: a dry run of every notebook on this setup, minutes, into dry-run/ folders, with a report
+PRETRAINED ?=
+QUICK ?=
 
 .PHONY: env test lint reproduce lab bench clean-results
 
@@ -41,7 +45,7 @@ test: $(STAMP)
 
 reproduce: $(STAMP)
 	@case '$(REGIME)' in default|scratch|finetune) ;; *) echo "error: REGIME=$(REGIME); use REGIME=default, scratch (random weights) or finetune (the pretrained backbone)"; exit 2;; esac
-	$(PY) -m henetlib reproduce --profile $(PROFILE) --device $(DEVICE) --seeds $(SEEDS) $(if $(filter finetune,$(REGIME)),--finetune)$(if $(filter scratch,$(REGIME)),--from-scratch) $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS)) $(if $(filter 1 yes true,$(FORCE)),--force)
+	$(PY) -m henetlib reproduce --profile $(PROFILE) --device $(DEVICE) --seeds $(SEEDS) $(if $(filter finetune,$(REGIME)),--finetune)$(if $(filter scratch,$(REGIME)),--from-scratch) $(if $(DATA_ROOT),--data-root "$(DATA_ROOT)") $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS)) $(if $(filter 1 yes true,$(FORCE)),--force) $(if $(PRETRAINED),--pretrained "$(PRETRAINED)") $(if $(filter 1 yes true,$(QUICK)),--quick)
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks

@@ -48,7 +48,7 @@ def _common(args: argparse.Namespace) -> dict:
         out.update(dataset=args.dataset or "market1501", data_root=str(args.data_root))
     elif args.dataset:
         out["dataset"] = args.dataset
-    for name in ("epochs", "backbone", "height", "width", "synth_size", "pretrained", "from_scratch",
+    for name in ("epochs", "max_steps", "backbone", "height", "width", "synth_size", "pretrained", "from_scratch",
                  "skip_bad_images", "p", "k", "sync_bn", "triplet_gather", "compile"):
         if getattr(args, name, None):
             out[name] = getattr(args, name)
@@ -81,6 +81,17 @@ def _context(args: argparse.Namespace, overrides: dict | None = None) -> tables.
                                args.dataset, _ints(args.seeds), overrides or {}, finetune=_finetune(args))
 
 
+def _override(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` (VALUE read as JSON where it parses: 1, 0.5, true, [1, 4]; else as text)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"--override takes KEY=VALUE (a TrainConfig field), got {text!r}.")
+    try:
+        return key, json.loads(value)
+    except ValueError:
+        return key, value
+
+
 def _reproduce(args: argparse.Namespace) -> int:
     notebooks = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
     if args.notebooks:
@@ -90,9 +101,11 @@ def _reproduce(args: argparse.Namespace) -> int:
         print(f"Nothing to reproduce: no study notebooks in {NOTEBOOK_DIR}.")
         return 0
     t0 = time.time()
-    extra: dict = {"seeds": list(_ints(args.seeds)), "finetune": _finetune(args)}
+    regime = "finetune" if args.finetune else "scratch" if args.from_scratch else "default"
+    extra: dict = {"seeds": list(_ints(args.seeds)), "regime": regime, "dataset": args.dataset or "",
+                   "pretrained": str(args.pretrained or ""), "overrides": dict(args.override or [])}
     ok = reproduce.run_notebooks(notebooks, profile=args.profile, device=args.device, data_root=args.data_root,
-                       extra=extra, jobs=max(1, args.jobs), force=args.force)
+                                 extra=extra, jobs=max(1, args.jobs), force=args.force, quick=args.quick)
     print(f"Total: {time.time() - t0:.0f} s")
     return 0 if ok else 1
 
@@ -113,6 +126,15 @@ def main(argv: list[str] | None = None) -> int:
     rp.add_argument("--notebooks", default=None, help="comma-separated notebook stems or numbers (00,01)")
     rp.add_argument("--seeds", default="0", help="comma-separated seeds for every table and figure (e.g. 0,1,2)")
     _add_regime(rp)
+    rp.add_argument("--pretrained", type=Path, default=None,
+                    help="a local torchvision ResNet checkpoint every run of every notebook starts from (the paper "
+                         "profile's ImageNet weights); named in the cache key by its SHA-256")
+    rp.add_argument("--quick", action="store_true",
+                    help="a dry run: every notebook end to end, each run one epoch of a few steps, the first seed, "
+                         "into results/, figures/ and reports/ dry-run/ folders; ends with a report (data, weights, "
+                         "memory, time per step, the full study's estimated time)")
+    rp.add_argument("--override", type=_override, action="append", metavar="KEY=VALUE",
+                    help="a TrainConfig field changed on every run (repeatable), e.g. --override backbone=resnet18")
     rp.add_argument("--jobs", type=int, default=2,
                     help="notebooks rendered at once, and training processes on a CPU (default 2)")
     rp.add_argument("--force", action="store_true",
@@ -153,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         common(p)
         p.add_argument("--seeds", default="0")
         p.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
+        p.add_argument("--max-steps", type=int, default=None,
+                       help="at most this many steps an epoch (a dry run; make reproduce QUICK=1)")
         p.add_argument("--backbone", default=None, help="override: resnet50, resnet34, resnet18, resnet18-half, resnet18-quarter")
         p.add_argument("--height", type=int, default=None, help="override the input height")
         p.add_argument("--width", type=int, default=None, help="override the input width")

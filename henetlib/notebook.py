@@ -63,12 +63,13 @@ def log_to_notebook(level: int = logging.INFO) -> None:
     log.propagate = False  # a root handler (the kernel's or the user's) would print every line twice
 
 
-def setup(profile: str = "smoke", device: str = "auto", data_root: str | None = None, dataset: str | None = None,
-          seeds: Any = (0,), finetune: bool | None = None, *, quiet: bool = False,
-          summary: bool = True) -> StudyContext:
+def setup(profile: str = "smoke", device: str = "auto", data_root: str | None = "", dataset: str | None = "",
+          seeds: Any = (0,), regime: str = "default", pretrained: str | None = "",
+          overrides: dict[str, Any] | None = None, *, quiet: bool = False, summary: bool = True) -> StudyContext:
     """The one setup call of every study notebook: filter the expected warnings, show the library's log
-    messages in the notebook, resolve the notebook's parameters into a :class:`StudyContext` and log the data
-    set's summary (``summary=False``: don't).
+    messages in the notebook, resolve the notebook's parameters into a :class:`StudyContext`
+    (:meth:`StudyContext.from_parameters`: ``pretrained`` reaches every run; the weights are checked first) and
+    log the data set's summary (``summary=False``: don't).
 
     ``quiet``: hide every warning (the lesson and the timing notebook); otherwise only the one about a model
     built without pretrained weights, which every from-scratch run would repeat."""
@@ -79,7 +80,7 @@ def setup(profile: str = "smoke", device: str = "auto", data_root: str | None = 
     log_to_notebook()
     if isinstance(seeds, (list, tuple)):
         seeds = tuple(seeds)
-    ctx = StudyContext(profile, device, data_root, dataset, seeds, finetune=finetune)
+    ctx = StudyContext.from_parameters(profile, device, data_root, dataset, seeds, regime, pretrained, overrides)
     if summary:
         logger.info(ctx.dataset().summary())
     return ctx
@@ -176,7 +177,6 @@ def show_ranked_lists(ctx: StudyContext, rows: int = 6, topk: int = 10) -> None:
     model is retrained once (:func:`henetlib.study.tables.retrain_if_damaged`)."""
     import matplotlib.pyplot as plt
 
-
     ranked, query, gallery = tables.retrain_if_damaged(derived.ranked_lists, tables.all_losses_result(ctx))
     best = tables.all_losses_result(ctx)  # after a retrain: the new run's result
     picked = list(range(0, len(query), max(1, len(query) // rows)))[:rows]
@@ -184,7 +184,7 @@ def show_ranked_lists(ctx: StudyContext, rows: int = 6, topk: int = 10) -> None:
     qc, gc = [s.camid for s in query], [s.camid for s in gallery]
     with plt.rc_context({"axes.spines.top": True, "axes.spines.right": True}):  # the frames need all four sides
         fig = plot_ranked_results(None, [s.path for s in query], [s.path for s in gallery], qp, gp, qc, gc,
-                                  query_indices=picked, topk=topk, ranked=ranked)
+                                  query_indices=picked, topk=min(topk, ranked.shape[1]), ranked=ranked)
     cap = ctx.caption([best], f"Model: {best.name}.")
     export.save_figure(fig, "fig_ranked_lists", cap)
     _show_figure()
@@ -236,7 +236,6 @@ def measure_efficiency(device: str = "auto", input_height: int = 384, input_widt
     """V, S and throughput of Table 1's models on this machine (cached per machine and settings unless
     ``refresh``). ``batch`` None: 256 on CUDA, 8 on a CPU; on CUDA more warm-up and inner repeats."""
     import torch
-
 
     on_cuda = torch.cuda.is_available() and device != "cpu"
     batch = batch or (256 if on_cuda else 8)
@@ -324,7 +323,6 @@ def show_scoreboard(ctx: StudyContext, n_boot: int = 1000) -> Scoreboard:
     ``figures/claims.md|.tex`` and ``figures/claims_summary.json`` saved."""
     from IPython.display import Markdown
 
-
     # where the profile's runs cannot be trained here (ResNet50 on a CPU), score what is published
     board = scoreboard.scoreboard(ctx, n_boot=n_boot, train=publish.can_train(ctx))
     per_claim = scoreboard.claim_verdicts(board)
@@ -342,7 +340,6 @@ def show_regimes(ctx: StudyContext, sb: Scoreboard, n_boot: int = 1000) -> None:
     """The same claims from scratch and fine-tuned, side by side (the other regime from its cached or
     published runs; nothing is trained), saved as ``figures/claims_regimes.md|.tex``; or why not."""
     from IPython.display import Markdown
-
 
     both = regimes.compare_regimes(ctx, n_boot=n_boot, board=sb.board)
     if both.attrs["comparable"]:
@@ -411,7 +408,6 @@ def lesson_images(ctx: StudyContext, num_images: int = 4, batch_size: int = 8, s
     ``size``; ``seed`` only enters the caption (the lesson's draws use it)."""
     import torch
 
-
     ds = ctx.dataset()
     h, w = size
 
@@ -430,7 +426,6 @@ def rpe_demo(images: list, p: float = 1.0, n: int = 20, sl: float = 0.02, sh: fl
     """Erase every image with these RPE settings (grey fill) and draw them in a row; returns each image's
     erased share. What the lesson's sliders redraw."""
     import torch
-
 
     t = rpe.RandomPolygonErasing(p=p, sl=sl, sh=min(max(sh, sl), 1.0), r=r, n=n, value=128,
                                  generator=torch.Generator().manual_seed(seed))

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 import nbformat
+import papermill as pm
 import pytest
 
 from henetlib.study.reproduce import run_notebooks
@@ -44,6 +45,23 @@ def test_every_notebook_has_a_parameters_cell():
         # typed, so `papermill --help-notebook` shows types; a comment per parameter
         for line in params[0].source.splitlines():
             assert ": " in line.split("=")[0] and "#" in line, (nb.name, line)
+
+
+# what every study notebook takes (make reproduce passes them all; a user's data and weights among them)
+COMMON = ["profile", "device", "data_root", "dataset", "pretrained", "seeds", "regime", "overrides"]
+
+
+def test_papermill_sees_every_parameter():
+    """`papermill --help-notebook` lists each parameter with its type (a line it cannot parse, such as a second
+    '=' in the comment or an `X | None` annotation, is dropped from the help and warned about at every run)."""
+    for nb in NOTEBOOKS:
+        cell = next(c for c in nbformat.read(nb, as_version=4).cells if "parameters" in c.metadata.get("tags", []))
+        names = [t.target.id for t in ast.parse(cell.source).body if isinstance(t, ast.AnnAssign)]
+        inferred = {p["name"]: p for p in pm.inspect_notebook(str(nb)).values()}
+        assert list(inferred) == names, nb.name
+        assert names[:len(COMMON)] == COMMON, nb.name
+        assert all(p["inferred_type_name"] not in ("None", "") and "|" not in p["inferred_type_name"]
+                   for p in inferred.values()), nb.name
 
 
 def test_notebooks_are_thin():

@@ -107,8 +107,8 @@ def protocols_frame(res: Result) -> pd.DataFrame:
 
 
 def ranked_lists(res: Result, topk: int = 20, device: str | None = None) -> tuple[np.ndarray, list, list]:
-    """(ranked, query samples, gallery samples): per query the ``topk`` nearest gallery indices, same-camera
-    true matches removed, for ``plot_ranked_results(ranked=...)``. Cached in ``ranked.npz`` beside the
+    """(ranked, query samples, gallery samples): per query the ``topk`` (at most the gallery's size) nearest
+    gallery indices, same-camera true matches removed, for ``plot_ranked_results(ranked=...)``. Cached in ``ranked.npz`` beside the
     result, so published results draw their ranked lists without the model."""
     cfg = res.train_config
     ds = dataset_for(cfg)
@@ -123,7 +123,8 @@ def ranked_lists(res: Result, topk: int = 20, device: str | None = None) -> tupl
     qp, gp = ev.query.pids, ev.gallery.pids
     qc, gc = ev.query.camids, ev.gallery.camids
     junk = (qp[:, None] == gp[None, :]) & (qc[:, None] == gc[None, :])
-    ranked = d.masked_fill(junk, float("inf")).topk(topk, dim=1, largest=False).indices.int().cpu().numpy()
+    k = min(topk, d.shape[1])  # a small gallery (a user's test folder) has fewer than topk images
+    ranked = d.masked_fill(junk, float("inf")).topk(k, dim=1, largest=False).indices.int().cpu().numpy()
     _save_npz(f, ranked=ranked)
     return ranked, ds.query, ds.gallery
 

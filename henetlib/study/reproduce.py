@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from henetlib.engine.cache import Result, dataset_for, lookup, published_root
-from henetlib.study import tables
+from henetlib.study import dryrun, tables
 from henetlib.study.grids import regime_name
 from henetlib.study.pages import SUMMARY, update_headline, write_index
 from henetlib.system.files import REPO_ROOT, atomic_write_json, atomic_write_text, figures_dir, results_dir
@@ -73,7 +73,8 @@ def prefill(stems: list[str], params: dict, jobs: int = 2) -> dict[str, list[Res
     warnings.filterwarnings("ignore", message="HENet: no pretrained weights")
     ctx = _context(params)
     grids = list(dict.fromkeys(g for s in stems if s in PREFILL for g in PREFILL[s]))
-    if jobs > 1 and set(grids) >= set(ORDER) and _on_cpu(params["device"]):
+    shardable = set(ctx.overrides) <= {"pretrained", *SHARD_FLAGS}
+    if jobs > 1 and shardable and set(grids) >= set(ORDER) and _on_cpu(params["device"]):
         missing = _missing_runs(ctx)
         if missing:
             logger.info("[train] %d runs of the study to train in %d shards", missing, jobs)
@@ -87,8 +88,16 @@ def prefill(stems: list[str], params: dict, jobs: int = 2) -> dict[str, list[Res
 
 
 def _context(params: dict) -> tables.StudyContext:
-    return tables.StudyContext(params["profile"], params["device"], params.get("data_root"), params.get("dataset"),
-                               tuple(params.get("seeds") or (0,)), finetune=params.get("finetune"))
+    """The study the notebooks will see: the same resolution of the same parameters as their setup call."""
+    return tables.StudyContext.from_parameters(
+        params["profile"], params["device"], params.get("data_root") or "", params.get("dataset") or "",
+        tuple(params.get("seeds") or (0,)), params.get("regime") or "default", params.get("pretrained") or "",
+        params.get("overrides") or {})
+
+
+# TrainConfig overrides the training shards take as `study` flags (others: the study trains in this process)
+SHARD_FLAGS = {"epochs": "--epochs", "max_steps": "--max-steps", "backbone": "--backbone", "height": "--height",
+               "width": "--width", "synth_size": "--synth-size", "p": "--p", "k": "--k"}
 
 
 def _missing_runs(ctx: tables.StudyContext) -> int:
@@ -107,13 +116,15 @@ def _train_shards(params: dict, jobs: int) -> None:
     import subprocess
     import sys
 
-    cmd = [sys.executable, "-m", "henetlib", "study", "--profile", params["profile"], "--device", params["device"],
-           "--seeds", ",".join(str(s) for s in params.get("seeds") or (0,))]
-    if params.get("data_root"):
-        cmd += ["--data-root", str(params["data_root"])] + (["--dataset", params["dataset"]] if params.get("dataset")
-                                                             else [])
-    if params.get("finetune") is not None:  # the regime explicit: the shards must train what this process reads
-        cmd.append("--finetune" if params["finetune"] else "--from-scratch")
+    ctx = _context(params)
+    cmd = [sys.executable, "-m", "henetlib", "study", "--profile", ctx.profile, "--device", ctx.device,
+           "--seeds", ",".join(str(s) for s in ctx.seeds)]
+    if ctx.data_root:
+        cmd += ["--data-root", str(ctx.data_root)] + (["--dataset", ctx.dataset_name] if ctx.dataset_name else [])
+    # the regime explicit: the shards must train what this process reads
+    cmd.append("--finetune" if ctx.finetune else "--from-scratch")
+    for key, value in ctx.overrides.items():
+        cmd += ["--pretrained", str(value)] if key == "pretrained" else [SHARD_FLAGS[key], str(value)]
     threads = str(max(1, (os.cpu_count() or jobs) // jobs))
     env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
     t0 = time.time()
@@ -257,40 +268,87 @@ def _execute(nb: str, out: str, params: dict) -> tuple[str, float, str | None, l
     return Path(nb).stem, time.time() - t0, None, written
 
 
+# QUICK: every notebook end to end on the user's data and weights, each run cut to one epoch of this many steps
+QUICK_STEPS = 2
+DRY_RUN = "dry-run"  # its own sub-folder of results/, figures/ and reports/
+
+
+def notebook_parameters(profile: str = DEFAULT_PROFILE, device: str = "auto", data_root: Path | str | None = None,
+                        extra: dict | None = None) -> dict[str, Any]:
+    """The parameters every study notebook takes (what papermill passes; see their ``parameters`` cells)."""
+    params = {"profile": profile, "device": device, "data_root": str(data_root) if data_root else "", "dataset": "",
+              "seeds": [0], "regime": "default", "pretrained": "", "overrides": {}, **(extra or {})}
+    if isinstance(params["seeds"], tuple):
+        params["seeds"] = list(params["seeds"])  # papermill passes lists (the StudyContext checks the values)
+    return params
+
+
+def quick_parameters(params: dict) -> dict[str, Any]:
+    """A dry run's parameters: the first seed, and every run cut to one epoch of :data:`QUICK_STEPS` steps."""
+    return {**params, "seeds": list(params["seeds"][:1]),
+            "overrides": {**params["overrides"], "epochs": 1, "max_steps": QUICK_STEPS}}
+
+
 def run_notebooks(notebooks: list[Path], profile: str = DEFAULT_PROFILE, device: str = "auto",
                   data_root: Path | None = None, extra: dict | None = None,
                   reports_dir: Path | None = None, jobs: int = 2, force: bool = False,
-                  readme: Path | None = None) -> bool:
+                  readme: Path | None = None, quick: bool = False) -> bool:
     """Fill the cache, then run each notebook whose inputs changed (every one with ``force``); stop at the
-    first failure (papermill names the failing cell).
+    first failure (papermill names the failing cell). ``extra``: more notebook parameters (seeds, regime,
+    pretrained, overrides, dataset).
 
     Results finished before a failure stay in ``results/`` and are reused on the next run. ``readme``: the
-    README whose headline the default study rewrites (default: the repository's)."""
-    params = {"profile": profile, "device": device, "data_root": str(data_root) if data_root else None,
-              **(extra or {})}
+    README whose headline the default study rewrites (default: the repository's).
+
+    ``quick``: a dry run of the whole study on this setup (:func:`quick_parameters`), into its own
+    ``results/dry-run/``, ``figures/dry-run/`` and ``reports/dry-run/``, never over the study's; it ends with
+    :func:`henetlib.study.dryrun.report` (the data, the weights, the device, memory, time per step and the
+    full study's estimated time)."""
+    params = notebook_parameters(profile, device, data_root, extra)
+    ctx = _context(params)  # bad parameters (regime, weights, overrides) fail here, before any work
+    try:
+        ctx.runs()  # every configuration of the study can be made (the paper profile needs weights)
+    except ValueError as e:
+        raise ValueError(f"{e} (make reproduce: PRETRAINED=path/to/resnet50.pth)" if "pretrained" in str(e)
+                         else str(e)) from e
     t0 = time.time()
-    regime = regime_name(profile, params["finetune"]) if params.get("finetune") is not None else "default"
+    regime = regime_name(profile, ctx.finetune)
     reports = reports_dir or default_reports_dir()
+    if quick:
+        sub = DRY_RUN if regime == "default" else f"{DRY_RUN}/{regime}"
+        reports = reports_dir or default_reports_dir() / sub
+        with _env(HENET_RESULTS_DIR=results_dir() / DRY_RUN, HENET_FIGURES_DIR=figures_dir() / sub):
+            ok = _run(notebooks, quick_parameters(params), reports, jobs, t0, force, None)
+            if ok:
+                dryrun.report(ctx, _context(quick_parameters(params)), reports, time.time() - t0)
+        return ok
     if regime != "default":  # the profile's other regime: its own figures and reports beside the default's
         reports = reports_dir or default_reports_dir() / regime
         with _figures_in(figures_dir() / regime):
             return _run(notebooks, params, reports, jobs, t0, force, None)
-    headline = None if params.get("data_root") or profile != DEFAULT_PROFILE else (readme or README)
-    return _run(notebooks, params, reports, jobs, t0, force, headline)
+    default_study = profile == DEFAULT_PROFILE and not (params["data_root"] or params["pretrained"]
+                                                        or params["overrides"])
+    return _run(notebooks, params, reports, jobs, t0, force, (readme or README) if default_study else None)
 
 
 @contextlib.contextmanager
-def _figures_in(folder: Path):
-    """Point figures_dir() (and the notebook kernels, which inherit the environment) at ``folder``."""
-    old = os.environ.get("HENET_FIGURES_DIR")
-    os.environ["HENET_FIGURES_DIR"] = str(folder)
+def _env(**variables: Path | str):
+    """Set environment variables (folders: the notebook kernels and shards inherit them) for a block."""
+    old = {k: os.environ.get(k) for k in variables}
+    os.environ.update({k: str(v) for k, v in variables.items()})
     try:
         yield
     finally:
-        if old is None:
-            os.environ.pop("HENET_FIGURES_DIR", None)
-        else:
-            os.environ["HENET_FIGURES_DIR"] = old
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _figures_in(folder: Path):
+    """Point figures_dir() (and the notebook kernels, which inherit the environment) at ``folder``."""
+    return _env(HENET_FIGURES_DIR=folder)
 
 
 def _run(notebooks: list[Path], params: dict, reports: Path, jobs: int, t0: float, force: bool,

@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -23,7 +24,7 @@ from henetlib.engine.config import PROFILES, TrainConfig, make_config
 from henetlib.engine.regime import RULE, regime_of
 from henetlib.engine.regime import summarise as regime_summary
 from henetlib.method.losses import loss_names
-from henetlib.method.model import feature_dim_of, layout_name
+from henetlib.method.model import feature_dim_of, layout_name, read_backbone_state
 from henetlib.output import prose
 from henetlib.output.formats import side_by_side
 from henetlib.stats import interval
@@ -49,6 +50,10 @@ from henetlib.system.runtime import hardware_string
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+# a notebook's ``regime`` parameter (and make reproduce's REGIME) -> StudyContext.finetune
+REGIMES = {"default": None, "finetune": True, "scratch": False}
 
 
 @dataclass
@@ -87,6 +92,27 @@ class StudyContext:
         self.seeds = tuple(seeds)
         if self.dataset_name:
             check_dataset_name(self.dataset_name)
+
+    @classmethod
+    def from_parameters(cls, profile: str = "smoke", device: str = "auto", data_root: str | None = "",
+                        dataset: str | None = "", seeds: Any = (0,), regime: str = "default",
+                        pretrained: str | None = "", overrides: dict[str, Any] | None = None) -> StudyContext:
+        """A context from a study notebook's parameters (and ``make reproduce``'s): ``""`` means not given,
+        ``regime`` is default / finetune / scratch, and ``pretrained`` (a local torchvision ResNet checkpoint)
+        reaches every run of every table. The weights are checked against the backbone here, before any data is
+        decoded or anything trains."""
+        if regime not in REGIMES:
+            raise ValueError(f"regime must be one of {sorted(REGIMES)}, got {regime!r} (default: the profile's own; "
+                             "finetune: the SynthReID-pretrained backbone; scratch: random weights).")
+        overrides = dict(overrides or {})
+        unknown = sorted(set(overrides) - {f.name for f in fields(TrainConfig)})
+        if unknown:
+            raise ValueError(f"overrides {unknown} are not TrainConfig fields; use e.g. {{'epochs': 1, 'max_steps': 2}}.")
+        if pretrained:
+            backbone = overrides.get("backbone") or PROFILES[profile]["backbone"]
+            read_backbone_state(pretrained, backbone)  # a clear error now, not after the data set is decoded
+            overrides["pretrained"] = str(Path(pretrained).expanduser())
+        return cls(profile, device, data_root or None, dataset or None, seeds, overrides, REGIMES[regime])
 
     @property
     def common(self) -> dict[str, Any]:

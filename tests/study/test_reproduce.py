@@ -31,8 +31,8 @@ def test_train_shards_commands(monkeypatch):
         return made[-1]
 
     monkeypatch.setattr("subprocess.Popen", popen)
-    reproduce._train_shards({"profile": "smoke", "device": "cpu", "seeds": [0, 1], "finetune": True}, 2)
-    reproduce._train_shards({"profile": "smoke", "device": "cpu", "finetune": False}, 2)
+    reproduce._train_shards({"profile": "smoke", "device": "cpu", "seeds": [0, 1], "regime": "finetune"}, 2)
+    reproduce._train_shards({"profile": "smoke", "device": "cpu", "regime": "scratch"}, 2)
     assert made[-1].cmd[-3:] == ["--from-scratch", "--shard", "2/2"]
     made[2:] = []
     assert [p.cmd[-1] for p in made] == ["1/2", "2/2"]
@@ -204,12 +204,13 @@ def test_results_read_follow_the_result_files(isolated_dirs):
 def test_only_the_default_study_rewrites_the_readme(monkeypatch, tmp_path):
     seen = []
     monkeypatch.setattr(reproduce, "_run", lambda nbs, params, reports, jobs, t0, force, readme: seen.append(readme))
-    reproduce.run_notebooks([], profile="test", extra={"finetune": False}, reports_dir=tmp_path)
-    reproduce.run_notebooks([], profile="smoke", extra={"finetune": False}, reports_dir=tmp_path)  # from scratch
-    reproduce.run_notebooks([], profile="smoke", data_root=tmp_path, extra={"finetune": True}, reports_dir=tmp_path)
-    reproduce.run_notebooks([], profile="smoke", extra={"finetune": True}, reports_dir=tmp_path)
-    reproduce.run_notebooks([], profile="smoke", extra={"finetune": True}, reports_dir=tmp_path, readme=tmp_path / "R")
-    assert seen == [None, None, None, reproduce.README, tmp_path / "R"]
+    reproduce.run_notebooks([], profile="test", extra={"regime": "scratch"}, reports_dir=tmp_path)
+    reproduce.run_notebooks([], profile="smoke", extra={"regime": "scratch"}, reports_dir=tmp_path)  # from scratch
+    reproduce.run_notebooks([], profile="smoke", data_root=tmp_path, extra={"regime": "finetune"}, reports_dir=tmp_path)
+    reproduce.run_notebooks([], profile="smoke", extra={"overrides": {"epochs": 2}}, reports_dir=tmp_path)
+    reproduce.run_notebooks([], profile="smoke", extra={"regime": "finetune"}, reports_dir=tmp_path)
+    reproduce.run_notebooks([], profile="smoke", extra={"regime": "finetune"}, reports_dir=tmp_path, readme=tmp_path / "R")
+    assert seen == [None, None, None, None, reproduce.README, tmp_path / "R"]
 
 
 def test_reports_folder_follows_the_environment(monkeypatch, tmp_path):
