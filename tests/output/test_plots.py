@@ -1,7 +1,6 @@
 """Every plot of the study: bar charts whose legend covers no bar, training curves, Fig. 1 with every method,
 ranked lists framed right and wrong, the forest plot in page-sized parts."""
 
-from types import SimpleNamespace
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -15,6 +14,7 @@ from henetlib.output.plots import fig1, plot_ranked_results
 from henetlib.output.prose import fig1_note
 from henetlib.paper import TABLE1
 from tests.engine.efficiency_rows import measurements, ours
+from tests.output.runs import fake_runs
 
 
 def _bars():
@@ -36,13 +36,7 @@ def test_bar_chart_legend_covers_no_bar():
 
 
 def test_training_curves():
-    def res(name, gain, conv):
-        hist = [{"epoch": e, "loss": 3.0 / (e + 1)} for e in range(5)]
-        reg = {"train_fit_check": {"mAP": 50.0}, "train_fit": {"mAP": 50.0 + gain}, "fit_gain_last": gain,
-               "converged": conv}
-        return SimpleNamespace(name=name, history=hist, regime=reg)
-
-    runs = [res("a", 0.5, True), res("b", 4.0, False), SimpleNamespace(name="c", history=[], regime={})]
+    runs = fake_runs()
     fig = plots.training_curves(runs)
     assert len(fig.axes[0].lines) == 3 and len(fig.axes[1].lines) == 2  # a run without a check draws no fit line
     assert fig.axes[0].lines[0].get_ydata().tolist() == [3.0 / (e + 1) for e in range(5)]

@@ -1,29 +1,19 @@
 """Words beside the figures: captions, and sentences computed from the numbers (each checked against the
 numbers it was given)."""
 
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from henetlib.output import prose
+from tests.output.runs import fake_runs
 
 
 def _bars():
     return pd.DataFrame({"Losses": ["CE only", "CE+OIM", "CE+OIM+Tri+MSE"], "R1": [30.0, 45.0, 44.0],
                          "R1_lo": [26.0, 41.0, 40.0], "R1_hi": [34.0, 49.0, 48.0], "mAP": [20.0, 30.0, 33.0],
                          "R1 (paper)": [88.72, 91.33, 93.67], "mAP (paper)": [69.69, 73.42, 80.60]})
-
-
-def _runs():
-    def res(name, gain, conv):
-        hist = [{"epoch": e, "loss": 3.0 / (e + 1)} for e in range(5)]
-        reg = {"train_fit_check": {"mAP": 50.0}, "train_fit": {"mAP": 50.0 + gain}, "fit_gain_last": gain,
-               "converged": conv}
-        return SimpleNamespace(name=name, history=hist, regime=reg)
-
-    return [res("a", 0.5, True), res("b", 4.0, False), SimpleNamespace(name="c", history=[], regime={})]
 
 
 def test_sentences_come_from_the_numbers():
@@ -43,7 +33,7 @@ def test_sentences_come_from_the_numbers():
 
 
 def test_training_note():
-    runs = _runs()
+    runs = fake_runs()
     note = prose.training_note(runs)
     assert note.startswith("1 of 3 runs converged") and "4.0 points (b)" in note
     assert "no regime check" in prose.training_note([runs[2]])
