@@ -46,7 +46,8 @@ class _CellHandler(logging.Handler):
     """Log records as plain lines on the current ``sys.stdout`` (in a kernel: the cell that is running)."""
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            print(self.format(record), file=sys.stdout, flush=True)
+            sys.stdout.write(self.format(record) + "\n")
+            sys.stdout.flush()
         except Exception:  # noqa: BLE001 - logging must never break a cell
             self.handleError(record)
 
@@ -147,7 +148,7 @@ def show_claims(ctx: StudyContext, grid: str, cap: str) -> pd.DataFrame:
     board = scoreboard.scoreboard(ctx, claims=claims.for_grid(grid))
     _display(formats.claims_table(board))
     scoreboard.save(board, f"{grid}_claims", cap)
-    print(scoreboard.summary_line(board, ctx.profile))
+    logger.info(scoreboard.summary_line(board, ctx.profile))
     return board
 
 
@@ -348,28 +349,28 @@ def show_regimes(ctx: StudyContext, sb: Scoreboard, n_boot: int = 1000) -> None:
         _display(Markdown(f"**{both.attrs['summary']}**"))
         regimes.save_regimes(both, ctx)
     else:
-        print("The other regime has no cached or published runs: nothing to compare. Train it with "
-              "`make reproduce REGIME=" + ("scratch" if ctx.finetune else "finetune") + "`.")
+        logger.info("The other regime has no cached or published runs: nothing to compare. Train it with "
+                    "`make reproduce REGIME=%s`.", "scratch" if ctx.finetune else "finetune")
 
 
 def show_noise(ctx: StudyContext, check: bool = False) -> None:
     """The profile's seed-noise model: its estimates and equal-variance tests; with ``check``, train a second
     seed of its check configurations and test for drift."""
     st = noise_model.status(ctx)
-    print(st.note)
+    logger.info(st.note)
     if st.model is not None:
         for group, by_metric in st.model.estimates.items():
             for metric, e in by_metric.items():
                 eq = st.model.equal_variance.get(group, {}).get(metric, {})
-                print(f"  {group:9s} {metric:3s}: seed sd {e['sd']:.2f} points (df {e['df']:.0f}, variance 95% CI "
-                      f"{e['var_ci95'][0]:.2f}-{e['var_ci95'][1]:.2f}); equal variance across configurations: "
-                      f"{eq.get('test', '-')} p = {eq.get('p', float('nan')):.3f}")
+                logger.info(f"  {group:9s} {metric:3s}: seed sd {e['sd']:.2f} points (df {e['df']:.0f}, variance 95% CI "
+                            f"{e['var_ci95'][0]:.2f}-{e['var_ci95'][1]:.2f}); equal variance across configurations: "
+                            f"{eq.get('test', '-')} p = {eq.get('p', float('nan')):.3f}")
     if check and st.usable:
         chk = noise.check(ctx, train=publish.can_train(ctx))
         if "skipped" in chk:
-            print("drift check skipped:", chk["skipped"])
+            logger.info("drift check skipped: %s", chk["skipped"])
         else:
-            print("drift check:", "DRIFT: recalibrate the noise model" if chk["drift"] else "no drift", {
+            logger.info("drift check: %s %s", "DRIFT: recalibrate the noise model" if chk["drift"] else "no drift", {
                 m: f"observed sd {v['observed_sd']:.2f} vs predicted {v['predicted_sd']:.2f}, p = {v['p']:.3f}"
                 for m, v in chk["metrics"].items()})
 
@@ -417,7 +418,7 @@ def lesson_images(ctx: StudyContext, num_images: int = 4, batch_size: int = 8, s
     pick = ds.train[:: max(1, len(ds.train) // max(num_images, batch_size))]
     images = [resize(read_image(s.path)) for s in pick[:num_images]]
     batch = [resize(read_image(s.path)) for s in pick[:batch_size]]
-    print(f"{len(images)} images for Fig. 3 and {len(batch)} for the batch, {h}x{w}, from {ds.name}")
+    logger.info("%d images for Fig. 3 and %d for the batch, %dx%d, from %s", len(images), len(batch), h, w, ds.name)
     return LessonImages(images, batch, size, f"Images from {ds.name}, resized to {h}x{w}; seed {seed}.")
 
 

@@ -22,16 +22,21 @@ import json
 import logging
 import multiprocessing
 import os
+import subprocess
+import sys
+import tempfile
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
 from henetlib.engine.cache import Result, dataset_for, lookup, published_root
 from henetlib.study import dryrun, tables
-from henetlib.study.grids import regime_name
+from henetlib.study.grids import ORDER, regime_name
 from henetlib.study.pages import SUMMARY, update_headline, write_index
 from henetlib.system.files import REPO_ROOT, atomic_write_json, atomic_write_text, figures_dir, results_dir
+from henetlib.system.runtime import pick_device
 
 logger = logging.getLogger(__name__)
 
@@ -66,9 +71,6 @@ def prefill(stems: list[str], params: dict, jobs: int = 2) -> dict[str, list[Res
     much of a second thread (one step: 253 ms with 2 threads, 416 ms with 1, so two one-thread processes
     train 1.2x faster). This process then finds the runs cached and adds what needs the models. With every
     run cached, no shard process starts (they cost 20 s of imports and look-ups to find nothing to do)."""
-    import warnings
-
-    from henetlib.study.grids import ORDER
 
     warnings.filterwarnings("ignore", message="HENet: no pretrained weights")
     ctx = _context(params)
@@ -106,15 +108,11 @@ def _missing_runs(ctx: tables.StudyContext) -> int:
 
 
 def _on_cpu(device: str) -> bool:
-    from henetlib.system.runtime import pick_device
-
     return pick_device(device).type == "cpu"
 
 
 def _train_shards(params: dict, jobs: int) -> None:
     """``jobs`` processes of ``python -m henetlib study --shard i/jobs``; raises if one fails."""
-    import subprocess
-    import sys
 
     ctx = _context(params)
     cmd = [sys.executable, "-m", "henetlib", "study", "--profile", ctx.profile, "--device", ctx.device,
@@ -226,9 +224,8 @@ def record(reports: Path, stem: str, inputs: dict, outputs: list[str], seconds: 
 def _kernel_manager_class():
     """Kernels talk over IPC sockets named after this worker process: two workers starting kernels at the
     same moment cannot pick the same TCP ports (which deadlocked parallel runs), and nothing is on TCP."""
-    import tempfile
 
-    from jupyter_client.manager import KernelManager
+    from jupyter_client.manager import KernelManager  # heavy, and only the notebook workers need it
 
     class IPCKernelManager(KernelManager):
         def __init__(self, **kwargs):
@@ -247,7 +244,7 @@ def _figure_files() -> dict[str, int]:
 def _execute(nb: str, out: str, params: dict) -> tuple[str, float, str | None, list[str]]:
     """Run one notebook (in a worker process); returns (name, seconds, error or None, the figure files written
     while it ran: its own, and any a notebook running beside it wrote)."""
-    import nbformat
+    import nbformat  # heavy: in the notebook worker processes only
     import papermill as pm
     from nbconvert import HTMLExporter
 
