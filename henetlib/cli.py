@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="a local torchvision ResNet checkpoint every run of every notebook starts from (the paper "
                          "profile's ImageNet weights); named in the cache key by its SHA-256")
     rp.add_argument("--quick", action="store_true",
-                    help="a dry run: every notebook end to end, each run one epoch of a few steps, the first seed, "
+                    help="a dry run: every notebook end to end, each run one epoch of one step, the first seed, "
                          "into results/, figures/ and reports/ dry-run/ folders; ends with a report (data, weights, "
                          "memory, time per step, the full study's estimated time)")
     rp.add_argument("--override", type=_override, action="append", metavar="KEY=VALUE",

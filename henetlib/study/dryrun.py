@@ -1,6 +1,6 @@
 """The dry run's report (``make reproduce ... QUICK=1``): what a user checks before spending GPU hours.
 
-A dry run trains every run of the study for one epoch of a few steps from the user's weights on the user's
+A dry run trains every run of the study for one epoch of one step from the user's weights on the user's
 data, renders every notebook from those runs, and then says, from what it measured: the data set's counts,
 whether the weights loaded (every backbone tensor matched) and reached every run, the device, the peak
 memory, the time per training step, and the full study's estimated time on this machine. The estimate scales

@@ -266,7 +266,8 @@ def _execute(nb: str, out: str, params: dict) -> tuple[str, float, str | None, l
 
 
 # QUICK: every notebook end to end on the user's data and weights, each run cut to one epoch of this many steps
-QUICK_STEPS = 2
+# (a ResNet50 step at 384 x 128 takes 10-15 s on one core of the 2-core CPU; 51 runs make the dry run)
+QUICK_STEPS = 1
 DRY_RUN = "dry-run"  # its own sub-folder of results/, figures/ and reports/
 
 

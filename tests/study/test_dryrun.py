@@ -125,7 +125,7 @@ def test_a_dry_run_renders_every_notebook_from_the_users_weights(user_setup, iso
     assert not (figures_dir() / "claims.md").exists()  # nothing written over the study's own figures
     results = [json.loads(f.read_text()) for f in (results_dir() / "dry-run").glob("*/result.json")]
     assert len(results) == 51
-    assert all(r["config"]["pretrained"] == str(weights) and r["config"]["max_steps"] == 2 for r in results)
+    assert all(r["config"]["pretrained"] == str(weights) and r["config"]["max_steps"] == reproduce.QUICK_STEPS for r in results)
     rep = json.loads((reports / "dry_run.json").read_text())
     assert rep["regime"] == "fine-tuned from the given weights"
     assert rep["dataset"] == {"name": "market1501", "train_ids": 8, "train_images": 32, "query": 4, "gallery": 9}
