@@ -2,6 +2,7 @@
 skip finished runs, two processes sharing one results folder, and results published from elsewhere found by
 their identity."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -156,6 +157,7 @@ def test_resnet50_on_a_cpu_is_refused_before_training(isolated_dirs, monkeypatch
     monkeypatch.setattr(cache, "train", lambda *a, **k: pytest.fail("trained"))
     cfg = make_config("test", device="cpu", backbone="resnet50")
     assert cache.too_slow_here(cfg) and not cache.too_slow_here(make_config("test", device="cpu"))
+    assert not cache.too_slow_here(dataclasses.replace(cfg, max_steps=1))  # a dry run: seconds a step
     with pytest.raises(ValueError, match=r"1 ResNet50 run\(s\) are neither cached nor published.*HENET_ALLOW_CPU"):
         cache.sweep([cfg], progress=False)
     monkeypatch.setenv("HENET_ALLOW_CPU_RESNET50", "1")
