@@ -30,7 +30,8 @@ LONG_ROWS = 30  # more rows than this: longtable, which breaks across pages
 
 _UNICODE = {"±": r"$\pm$", "−": r"$-$", "–": "--", "—": "---", "✓": r"$\checkmark$", "✗": r"$\times$",
             "×": r"$\times$", "≥": r"$\geq$", "≤": r"$\leq$", "→": r"$\rightarrow$", "…": r"\dots{}",
-            "·": r"$\cdot$", "°": r"$^\circ$", "ρ": r"$\rho$", "λ": r"$\lambda$", "≈": r"$\approx$"}
+            "·": r"$\cdot$", "°": r"$^\circ$", "ρ": r"$\rho$", "λ": r"$\lambda$", "≈": r"$\approx$",
+            "“": "``", "”": "''", "‘": "`", "’": "'"}  # the paper's quoted sentences (claims tables)
 _SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
             "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}",
             ">": r"\textgreater{}", "|": r"\textbar{}"}

@@ -53,6 +53,8 @@ def _tables() -> dict[str, pd.DataFrame]:
 def test_escape_and_numbers():
     assert latex.latex_escape("a_b & 50% #1 > 0 ✓ ✗ ±") == (
         r"a\_b \& 50\% \#1 \textgreater{} 0 $\checkmark$ $\times$ $\pm$")
+    # the paper's sentences are quoted with curly quotes: LaTeX's own quotes, never a "?"
+    assert latex.latex_escape("“the network’s ‘best’”") == "``the network's `best'''"
     assert latex.latex_number("-0.97 ± 4.98") == r"$-0.97 \pm 4.98$"
     assert latex.latex_number("+2.23") == "$+2.23$"
     assert latex.latex_number("P(1,2)") is None
