@@ -73,7 +73,8 @@ def peak_memory() -> dict[str, float]:
 
 def estimate(full: StudyContext, quick: StudyContext) -> dict[str, Any]:
     """Each dry run measured, and each full-study run's estimated time from it."""
-    ds = dataset_for(next(iter(full.runs()))[1])
+    full_runs = [cfg for _, cfg in full.runs()]
+    ds = dataset_for(full_runs[0])
     measured: dict[str, Result] = {}
     for _, cfg in quick.runs():
         res = lookup(cfg, dataset_for(cfg))
@@ -81,21 +82,21 @@ def estimate(full: StudyContext, quick: StudyContext) -> dict[str, Any]:
             raise RuntimeError(f"the dry run of {cfg.name()} is not in the cache; run the dry run again.")
         measured[_layout_key(cfg)] = res
     per_step = {k: r.train_seconds / max(_steps_done(r), 1e-9) for k, r in measured.items()}
-    total, runs = 0.0, 0
-    for _, cfg in full.runs():
-        res = measured[_layout_key(cfg)]
+    total = 0.0
+    for cfg in full_runs:
+        key = _layout_key(cfg)
+        res = measured[key]
         total += max(res.wall_seconds - res.train_seconds, 0.0)
-        total += cfg.epochs * steps_per_epoch(cfg, ds.num_train_pids) * per_step[_layout_key(cfg)]
-        runs += 1
+        total += cfg.epochs * steps_per_epoch(cfg, ds.num_train_pids) * per_step[key]
     return {"results": list(measured.values()), "seconds_per_step": statistics.median(per_step.values()),
-            "seconds_per_step_range": [min(per_step.values()), max(per_step.values())], "full_runs": runs,
-            "full_seconds": total, "dataset": ds}
+            "seconds_per_step_range": [min(per_step.values()), max(per_step.values())],
+            "full_runs": len(full_runs), "full_epochs": full_runs[0].epochs, "full_seconds": total, "dataset": ds}
 
 
 def report(full: StudyContext, quick: StudyContext, reports: Path, seconds: float) -> dict[str, Any]:
     """Write ``reports/.../dry_run.md`` and ``dry_run.json`` and log the report; returns it."""
     est = estimate(full, quick)
-    ds, results = est.pop("dataset"), est.pop("results")
+    ds, results, epochs = est.pop("dataset"), est.pop("results"), est.pop("full_epochs")
     cfg = results[0].train_config
     weights = _weights(full, results)
     mem = peak_memory()
@@ -107,7 +108,7 @@ def report(full: StudyContext, quick: StudyContext, reports: Path, seconds: floa
         "dataset": {"name": ds.name, "train_ids": ds.num_train_pids, "train_images": len(ds.train),
                     "query": len(ds.query), "gallery": len(ds.gallery)},
         "weights": weights, "memory": {k: round(v, 1) for k, v in mem.items()},
-        "schedule": {"epochs": full.runs()[0][1].epochs, "steps_per_epoch": steps_per_epoch(cfg, ds.num_train_pids),
+        "schedule": {"epochs": epochs, "steps_per_epoch": steps_per_epoch(cfg, ds.num_train_pids),
                      "batch": f"{cfg.p} x {cfg.k}", "input": f"{cfg.height} x {cfg.width}",
                      "seeds": list(full.seeds)},
         **{k: (round(v, 3) if isinstance(v, float) else v) for k, v in est.items()},

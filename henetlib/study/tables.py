@@ -46,10 +46,26 @@ from henetlib.study.grids import (
 )
 from henetlib.study.noise_model import NoiseStatus
 from henetlib.study.noise_model import status as noise_status
+from henetlib.system.caches import CACHES
 from henetlib.system.runtime import hardware_string
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+_CHECKED_WEIGHTS = CACHES.cache("checked weight files", 16)
+
+
+def check_weights(path: str | Path, backbone: str) -> None:
+    """:func:`read_backbone_state`'s check of a weights file against ``backbone``, once per file (path, size,
+    modification time) and backbone in this process: make reproduce resolves its parameters several times,
+    and a ResNet50 checkpoint is 100 MB to read."""
+    p = Path(path).expanduser()
+    st = p.stat() if p.is_file() else None
+    key = (str(p.resolve()), st.st_size if st else -1, st.st_mtime_ns if st else -1, backbone)
+    if key not in _CHECKED_WEIGHTS:
+        read_backbone_state(p, backbone)  # raises for a missing or unfitting file: nothing is remembered then
+    _CHECKED_WEIGHTS.get(key, lambda: True)
 
 
 # a notebook's ``regime`` parameter (and make reproduce's REGIME) -> StudyContext.finetune
@@ -110,7 +126,7 @@ class StudyContext:
             raise ValueError(f"overrides {unknown} are not TrainConfig fields; use e.g. {{'epochs': 1, 'max_steps': 2}}.")
         if pretrained:
             backbone = overrides.get("backbone") or PROFILES[profile]["backbone"]
-            read_backbone_state(pretrained, backbone)  # a clear error now, not after the data set is decoded
+            check_weights(pretrained, backbone)  # a clear error now, not after the data set is decoded
             overrides["pretrained"] = str(Path(pretrained).expanduser())
         return cls(profile, device, data_root or None, dataset or None, seeds, overrides, REGIMES[regime])
 

@@ -140,3 +140,24 @@ def test_a_dry_run_renders_every_notebook_from_the_users_weights(user_setup, iso
 def test_the_estimate_scales_each_measured_step_to_the_full_schedule():
     assert dryrun.steps_per_epoch(type("C", (), {"p": 4})(), 751) == 187  # Market-1501's 751 identities, P = 4
     assert dryrun._duration(30) == "30 s" and dryrun._duration(5400) == "1.5 h"
+
+
+def test_a_weights_file_is_read_once_per_process_and_again_when_it_changes(user_setup, tmp_path, monkeypatch):
+    from henetlib.study import tables
+
+    data, weights = user_setup
+    path = tmp_path / "w.pth"
+    path.write_bytes(weights.read_bytes())
+    reads = []
+    real = tables.read_backbone_state
+    monkeypatch.setattr(tables, "read_backbone_state", lambda *a: reads.append(a) or real(*a))
+    for _ in range(3):  # make reproduce resolves the same parameters several times
+        _ctx(data, path)
+    assert len(reads) == 1
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), path)  # new content, new mtime
+    _ctx(data, path)
+    assert len(reads) == 2
+    torch.save([1, 2, 3], path)
+    for _ in range(2):  # a bad file is never remembered as checked
+        with pytest.raises(ValueError, match="holds a list"):
+            _ctx(data, path)
