@@ -105,11 +105,23 @@ def _counts(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def draw_design(n_seeds: int, n_queries: int, n_boot: int, rng: np.random.Generator,
-                resample_seeds: bool = False) -> Design:
+                resample_seeds: bool = False, clusters: Sequence | np.ndarray | None = None) -> Design:
     """A crossed design: one query resample per draw for all seeds (and, with ``resample_seeds``, one seed
-    resample per draw). Reusing one design for several configurations pairs them."""
+    resample per draw). Reusing one design for several configurations pairs them.
+
+    ``clusters`` (Q,): each query's identity. Queries of one identity share its appearance, so their scores are
+    correlated; the draw then resamples identities with replacement and takes every query of each drawn
+    identity (a cluster bootstrap), which keeps that correlation in the variance. Resampling single queries
+    understates the variance of a difference when queries are clustered."""
     seeds = _counts(n_seeds, n_boot, rng) if resample_seeds and n_seeds > 1 else None
-    return Design(_counts(n_queries, n_boot, rng), seeds)
+    if clusters is None:
+        return Design(_counts(n_queries, n_boot, rng), seeds)
+    labels = np.asarray(clusters)
+    if labels.shape != (n_queries,):
+        raise ValueError(f"clusters must give one identity per query ({n_queries}), got shape {labels.shape}.")
+    _, which = np.unique(labels, return_inverse=True)
+    per_cluster = _counts(int(which.max()) + 1, n_boot, rng)  # (B, C): how often each identity is drawn
+    return Design(per_cluster[:, which], seeds)
 
 
 def draw_means(scores: np.ndarray | Sequence[np.ndarray], design: Design) -> np.ndarray:

@@ -67,6 +67,9 @@ class SynthProfile:
     width: int = 64
     occlusion_rate: float = 0.25
     seed: int = 0
+    # the share of occluded training images when it differs from the test splits' (None: occlusion_rate);
+    # a testbed knob of the calibration search (docs/READINGS.md, "Testbed calibration")
+    train_occlusion_rate: float | None = None
 
 
 PROFILES = {
@@ -328,13 +331,14 @@ def render(seed: int, ident: Identity, cams: list[Camera], cam: int, key: tuple,
 def _plan(p: SynthProfile) -> list[tuple]:
     """Every image to write: (folder, pid, camera, index within id, occluded, identity seed)."""
     rng = np.random.default_rng([p.seed, 4])
+    train_rate = p.occlusion_rate if p.train_occlusion_rate is None else p.train_occlusion_rate
     jobs = []
     for pid in range(1, p.train_ids + 1):
         ident = make_identity(p.seed, pid)
         n = int(rng.integers(p.train_images_per_id[0], p.train_images_per_id[1] + 1))
         for i in range(n):
             jobs.append(("bounding_box_train", pid, int(ident.cams[i % len(ident.cams)]), i,
-                         bool(rng.random() < p.occlusion_rate)))
+                         bool(rng.random() < train_rate)))
     for pid in range(p.train_ids + 1, p.train_ids + p.test_ids + 1):
         ident = make_identity(p.seed, pid)
         for c in ident.cams:  # one query per camera, as Market
@@ -389,7 +393,12 @@ def _complete(dest: Path, p: SynthProfile) -> bool:
     stamp = dest / "synthreid.json"
     if not stamp.exists():
         return False
-    return json.loads(stamp.read_text()).get("profile") == json.loads(json.dumps(asdict(p)))  # tuples -> lists
+    # None-valued fields are left out on both sides: a set stamped before a field existed is the same set
+    def settings(d: dict) -> dict:
+        return {k: v for k, v in d.items() if v is not None}
+
+    have = json.loads(stamp.read_text()).get("profile", {})
+    return settings(have) == settings(json.loads(json.dumps(asdict(p))))  # tuples -> lists
 
 
 def _write(root: str | Path, dest: Path, p: SynthProfile, workers: int | None, verbose: bool) -> Path:
