@@ -4,15 +4,25 @@ Each step function does exactly what :func:`henetlib.method.rpe.sample_polygon` 
 drawing the same random numbers in the same order, so ``step_rectangle`` then ``step_points`` with one
 generator give the very rectangle and points that ``sample_polygon`` gives with an equally seeded one (the
 tests check it). The steps expose what ``sample_polygon`` keeps inside: S_e, r_e, W_e, H_e and P_c.
+:class:`Walkthrough` replays the steps from a seed, so each of the lesson's cells gives the same draw however
+often, and in whatever order, the cells before it ran.
 
-Line 16 of Algorithm 1 reads ``while cnt <= p``: p is the erasing probability (0.5), so read literally the
-loop would draw one point and no polygon could be formed. It means ``cnt <= n``, the number of points.
+Line 16 of Algorithm 1 reads ``while cnt <= p``: p is the erasing probability (0.5) and cnt starts at 1, so
+read literally the loop never runs and no polygon could be formed. It means ``cnt <= n``, the number of points.
+Line 22's ``Rand(0, 255)`` does not say whether one value fills the polygon, one per pixel or one per pixel
+and channel; :func:`step_fill` (like the training code) draws one per pixel and channel (docs/READINGS.md,
+"RPE's fill").
 """
 
 from __future__ import annotations
 
+import base64
+import html
+import inspect
+import io
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +31,59 @@ import torch
 
 from henetlib.method import rpe
 from henetlib.output import style
+
+SL, SH, R = 0.02, 0.45, 0.35  # the paper's RPE settings (section 3.3): area ratio range and aspect bound
+SETTINGS = f"sl = {SL}, sh = {SH}, r = {R}"  # for captions
+DISPLAY_DPI = 160  # on screen: a 0.8 in print panel of a 384 x 128 image shows at its own 128 px width
+STEP_PANEL = 1.6  # inches: one step's picture on screen (256 px wide at DISPLAY_DPI)
+
+# Algorithm 1 as the paper prints it (section 3.3), line by line; None: the unnumbered header lines
+ALGORITHM_1: tuple[tuple[int | None, str], ...] = (
+    (None, "Algorithm 1: Random Polygon Erasing Procedure"),
+    (None, "Input : Input image I, Image size W and H, Erasing probability p, Number of point n,"),
+    (None, "        Erasing area ratio range sl and sh, Scale ratio r."),
+    (None, "Output: Erased image I*."),
+    (None, "Initialization: p1 ← Rand(0, 1), cnt ← 1."),
+    (1, "if p1 ≥ p then"),
+    (2, "    I* ← I;"),
+    (3, "    return I*."),
+    (4, "else"),
+    (5, "    while True do"),
+    (6, "        S_e ← Rand(sl, sh) × S;"),
+    (7, "        r_e ← Rand(r, 1/r);"),
+    (8, "        W_e = √(S_e / r_e), H_e = √(S_e × r_e);"),
+    (9, "        if W_e ≤ W and H_e ≤ H then"),
+    (10, "            P_c,x ← Rand(W_e/2, W − W_e/2);"),
+    (11, "            P_c,y ← Rand(H_e/2, H − H_e/2);"),
+    (12, "            w_min ← Max(P_c,x − W_e/2, 0);"),
+    (13, "            w_max ← Min(P_c,x + W_e/2, W);"),
+    (14, "            h_min ← Max(P_c,y − H_e/2, 0);"),
+    (15, "            h_max ← Min(P_c,y + H_e/2, H);"),
+    (16, "            while cnt ≤ p do"),
+    (17, "                p_cnt,x ← Rand(w_min, w_max);"),
+    (18, "                p_cnt,y ← Rand(h_min, h_max);"),
+    (19, "                cnt ← cnt + 1;"),
+    (20, "            end"),
+    (21, "            mask ← MinPolygon([(p_i,x, p_i,y)]);"),
+    (22, "            I(mask) ← Rand(0, 255);"),
+    (23, "            I* ← I;"),
+    (24, "            return I*."),
+    (25, "        end"),
+    (26, "    end"),
+    (27, "end"),
+)
+STEP_LINES = {1: (5, 15), 2: (16, 20), 3: (21, 21), 4: (22, 22)}  # the lesson's steps -> Algorithm 1's lines
+
+
+def listing(first: int | None = None, last: int | None = None) -> str:
+    """Algorithm 1's lines ``first``..``last`` with their numbers, their common indent removed (all of it,
+    header too, as printed, by default)."""
+    if first is None:
+        return "\n".join(f"{'' if k is None else k:>2} {text}" for k, text in ALGORITHM_1)
+    last = first if last is None else last
+    rows = [(k, text) for k, text in ALGORITHM_1 if k is not None and first <= k <= last]
+    cut = min(len(text) - len(text.lstrip()) for _, text in rows)
+    return "\n".join(f"{k:>2} {text[cut:]}" for k, text in rows)
 
 
 @dataclass
@@ -65,7 +128,7 @@ def _rand(generator: torch.Generator | None, lo: float, hi: float) -> float:
     return float(lo + (hi - lo) * torch.rand(1, generator=generator, dtype=torch.float64).item())
 
 
-def step_rectangle(h: int, w: int, sl: float = 0.02, sh: float = 0.45, r: float = 0.35,
+def step_rectangle(h: int, w: int, sl: float = SL, sh: float = SH, r: float = R,
                    generator: torch.Generator | None = None, max_attempts: int = 100) -> Rectangle | None:
     """Lines 5-15: draw S_e and r_e until the rectangle fits (bounded, like ``rpe.sample_polygon``), then its
     centre P_c. None when nothing fitted in ``max_attempts`` draws."""
@@ -99,8 +162,9 @@ def step_hull(points: np.ndarray) -> np.ndarray:
 
 def step_fill(img: torch.Tensor, points: np.ndarray, value: float | str = "random",
               generator: torch.Generator | None = None) -> tuple[torch.Tensor, np.ndarray]:
-    """Line 22: (the erased copy of the uint8 CHW image, the boolean mask). ``"random"`` is the paper's
-    Rand(0, 255) per pixel and channel; a number fills a constant grey."""
+    """Line 22: (the erased copy of the uint8 CHW image, the boolean mask). ``"random"`` reads the paper's
+    Rand(0, 255) as one uniform integer per pixel and channel (the paper does not say; docs/READINGS.md,
+    "RPE's fill"); a number fills a constant grey."""
     h, w = img.shape[-2:]
     mask = rpe.polygon_mask(points, h, w)
     out = img.clone()
@@ -121,8 +185,66 @@ def hull_stats(rect: Rectangle, points: np.ndarray, h: int, w: int) -> dict[str,
             "share of image": float(mask.mean())}
 
 
+@dataclass(frozen=True)
+class Walkthrough:
+    """Algorithm 1 on an ``h`` x ``w`` image, every step replayed from ``seed``: lines 5-15 draw the rectangle,
+    16-20 the n points, 22 the fill, all from one generator seeded afresh by each call, in
+    ``rpe.sample_polygon``'s order. So a notebook cell that runs one step gives the same draw whatever ran
+    before it (a rerun, a changed n), and ``points(n)`` are ``rpe.sample_polygon(h, w, n=n)``'s points."""
+
+    h: int
+    w: int
+    seed: int = 0
+    sl: float = SL
+    sh: float = SH
+    r: float = R
+
+    def _rectangle(self, g: torch.Generator) -> Rectangle:
+        rect = step_rectangle(self.h, self.w, self.sl, self.sh, self.r, g)
+        if rect is None:
+            raise ValueError(f"no rectangle fitted the {self.h}x{self.w} image in 100 draws of lines 6-9 "
+                             f"(seed {self.seed}, sh {self.sh}, r {self.r}); choose another seed or a smaller sh.")
+        return rect
+
+    def rectangle(self) -> Rectangle:
+        """Lines 5-15."""
+        return self._rectangle(torch.Generator().manual_seed(self.seed))
+
+    def points(self, n: int) -> np.ndarray:
+        """Lines 16-20 (after lines 5-15, replayed): n points (x, y) in the rectangle."""
+        g = torch.Generator().manual_seed(self.seed)
+        return step_points(self._rectangle(g), n, g)
+
+    def fill(self, img: torch.Tensor, n: int, value: float | str = "random") -> tuple[torch.Tensor, np.ndarray]:
+        """Lines 21-22 (after lines 5-20, replayed): the erased copy of ``img`` and the mask."""
+        self.check_image(img)
+        g = torch.Generator().manual_seed(self.seed)
+        return step_fill(img, step_points(self._rectangle(g), n, g), value, g)
+
+    def check_image(self, img: torch.Tensor) -> None:
+        """The one precondition left: ``img`` has the size the walkthrough draws for."""
+        if tuple(img.shape[-2:]) != (self.h, self.w):
+            raise ValueError(f"the image is {img.shape[-2]}x{img.shape[-1]} but the walkthrough draws for "
+                             f"{self.h}x{self.w}: rerun the setup cell, then Step 1, so that both use H and W.")
+
+    def library_check(self, n: int) -> str:
+        """One sentence saying that ``rpe.sample_polygon`` with the same seed draws the same rectangle and points;
+        a clear error (not a bare assert) naming what differs otherwise."""
+        draw = rpe.sample_polygon(self.h, self.w, self.sl, self.sh, self.r, n, torch.Generator().manual_seed(self.seed))
+        rect, pts = self.rectangle(), self.points(n)
+        if draw is None or draw.rect != rect.rect or not np.array_equal(draw.points, pts):
+            raise RuntimeError(f"rpe.sample_polygon (seed {self.seed}, n {n}) no longer draws what the lesson's steps "
+                               "draw: henetlib/output/lesson.py's step functions must follow rpe.sample_polygon's "
+                               "draws (tests/output/test_lesson.py checks it).")
+        return (f"rpe.sample_polygon({self.h}, {self.w}, n={n}) with seed {self.seed} draws the same rectangle "
+                f"{tuple(round(v, 1) for v in rect.rect)} and the same {n} points as the steps above.")
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Figures of the lesson
+
+_STEP_TITLES = (("1. rectangle", "lines 5-15"), ("2. points", "lines 16-20"), ("3. hull", "line 21"),
+                ("4. fill", "line 22"))
 
 
 def _show(ax, img: torch.Tensor) -> None:
@@ -132,55 +254,163 @@ def _show(ax, img: torch.Tensor) -> None:
     ax.set_axis_off()
 
 
-def draw_steps(img: torch.Tensor, rect: Rectangle, points: np.ndarray | None = None,
-               erased: torch.Tensor | None = None, upto: int = 4):
-    """The steps 1..``upto`` side by side: rectangle with P_c, the points, the hull, the fill (``points`` is
-    needed from step 2 on, ``erased`` for step 4)."""
-    from matplotlib.patches import Polygon
+def _outline(ax, rect: Rectangle | tuple[float, float, float, float], lw: float) -> None:
+    """The rectangle of lines 12-15, dashed, in pixel coordinates (a pixel i spans i - 0.5 .. i + 0.5)."""
     from matplotlib.patches import Rectangle as Box
 
+    x0, y0, x1, y1 = rect.rect if isinstance(rect, Rectangle) else rect
+    ax.add_patch(Box((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, ec=style.PALETTE[6], lw=lw, ls="--"))
 
-    titles = ["1. rectangle\n(lines 5-15)", "2. n points\n(lines 16-20)", "3. convex hull\n(line 21)",
-              "4. fill\n(line 22)"]
-    fig, axes = style.figure(min(style.TWO_COLUMN, 1.15 * upto + 0.3), 3.0, 1, upto, squeeze=False)
-    x0, y0, x1, y1 = rect.rect
-    for i, ax in enumerate(axes[0]):
-        _show(ax, erased if i == 3 else img)
-        ax.add_patch(Box((x0, y0), x1 - x0, y1 - y0, fill=False, ec=style.PALETTE[6], lw=1.2, ls="--"))
-        ax.plot(*rect.P_c, "+", color=style.PALETTE[6], ms=8, mew=1.5)
-        if i >= 1:
-            ax.scatter(points[:, 0], points[:, 1], s=6, color=style.PALETTE[3], zorder=3)
-        if i >= 2:
-            ax.add_patch(Polygon(step_hull(points), closed=True, fill=i == 2, alpha=0.45 if i == 2 else 1.0,
-                                 fc=style.PALETTE[5], ec=style.PALETTE[0], lw=1.0))
-        ax.set_title(titles[i], fontsize=8)
+
+def _step_panel(ax, step: int, img: torch.Tensor, rect: Rectangle, points: np.ndarray | None,
+                erased: torch.Tensor | None, panel_in: float) -> None:
+    """Step ``step`` (1-4) drawn on ``ax``; marks scale with the panel's width, so they read in print and on screen."""
+    from matplotlib.patches import Polygon
+
+    k = panel_in / 0.8  # 1 for a print panel of a one-column figure
+    _show(ax, erased if step == 4 else img)
+    _outline(ax, rect, 0.8 * k)
+    ax.plot(rect.P_c[0] - 0.5, rect.P_c[1] - 0.5, "+", color=style.PALETTE[6], ms=5 * k, mew=1.0 * k)
+    if step >= 2:
+        ax.scatter(points[:, 0] - 0.5, points[:, 1] - 0.5, s=3 * k * k, color=style.PALETTE[3], lw=0, zorder=3)
+    if step >= 3:
+        ax.add_patch(Polygon(step_hull(points) - 0.5, closed=True, fill=step == 3, alpha=0.45 if step == 3 else 1.0,
+                             fc=style.PALETTE[5], ec=style.PALETTE[0], lw=0.7 * k))
+    ax.set_title("\n".join(_STEP_TITLES[step - 1]), fontsize=8)
+
+
+def draw_steps(img: torch.Tensor, rect: Rectangle, points: np.ndarray | None = None,
+               erased: torch.Tensor | None = None, upto: int = 4, width: float = style.ONE_COLUMN):
+    """Steps 1..``upto`` side by side, ``width`` inches wide (one column: printed at its own size, never
+    scaled): rectangle with P_c, the points, the hull, the fill (``points`` needed from step 2 on, ``erased``
+    for step 4)."""
+    h, w = img.shape[-2:]
+    panel = (width - 0.15) / upto
+    fig, axes = style.figure(width, min(style.MAX_HEIGHT, panel * h / w + 0.4), 1, upto, squeeze=False)
+    for i, ax in enumerate(axes[0], start=1):
+        _step_panel(ax, i, img, rect, points, erased, panel)
     return fig
 
 
-def erase_examples(images: list[torch.Tensor], n_values: tuple[int, ...] = (10, 40), grey: int = 128,
-                   seed: int = 0):
-    """Fig. 3: each image as it is, with RE, and with RPE at each n; the erased area filled with the grey
-    value itself (so no pixel outside the erased region changes). Returns (figure, erased share of each image
-    per method)."""
+def draw_step(img: torch.Tensor, rect: Rectangle, step: int, points: np.ndarray | None = None,
+              erased: torch.Tensor | None = None, panel_in: float = STEP_PANEL):
+    """One step alone, for the screen (:func:`step_view`): a ``panel_in``-inch panel."""
+    h, w = img.shape[-2:]
+    fig, axes = style.figure(panel_in + 0.1, panel_in * h / w + 0.4, 1, 1, squeeze=False)
+    _step_panel(axes[0, 0], step, img, rect, points, erased, panel_in)
+    return fig
 
-    g = torch.Generator().manual_seed(seed)
-    cols = [("original", None), ("RE", rpe.RandomRectangleErasing(p=1.0, value=grey, generator=g))]
-    cols += [(f"RPE n={n}", rpe.RandomPolygonErasing(p=1.0, n=n, value=grey, generator=g)) for n in n_values]
+
+def png_html(fig, dpi: int = DISPLAY_DPI) -> str:
+    """The figure as an inline PNG ``<img>`` at ``dpi`` (on screen; print copies go through export); closes the
+    figure, so it is not drawn a second time below the cell."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+    plt.close(fig)
+    return f'<img src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}" alt="figure">'
+
+
+def show(fig, dpi: int = DISPLAY_DPI) -> None:
+    """Display a figure once, at ``dpi`` (the style's 100 dpi draws a one-column figure 330 px wide), then close
+    it. Saved copies keep their print size: only the screen's pixels per inch change."""
+    from IPython.display import HTML, display
+
+    display(HTML(png_html(fig, dpi)))
+
+
+# each step's own code: the lesson's function, then the library function it calls for the geometry
+STEP_CODE: dict[int, tuple[Callable, ...]] = {1: (step_rectangle,), 2: (step_points,),
+                                              3: (step_hull, rpe.convex_hull), 4: (step_fill, rpe.polygon_mask)}
+
+
+def step_code(step: int) -> str:
+    """The source of the functions that run step ``step`` (1-4), each headed by where it lives."""
+    out = []
+    for fn in STEP_CODE[step]:
+        out.append(f"# {fn.__module__.replace('.', '/')}.py\n{inspect.getsource(fn).rstrip()}")
+    return "\n\n".join(out)
+
+
+def step_view(img: torch.Tensor, walk: Walkthrough, step: int, n: int, value: float | str = "random") -> str:
+    """HTML: step ``step``'s picture on screen, beside Algorithm 1's lines for it (the paper's pseudocode) and
+    the code that runs them. Every draw is replayed from ``walk``'s seed."""
+    walk.check_image(img)
+    rect = walk.rectangle()
+    points = walk.points(n) if step >= 2 else None
+    erased = walk.fill(img, n, value)[0] if step == 4 else None
+    picture = png_html(draw_step(img, rect, step, points, erased))
+    first, last = STEP_LINES[step]
+    lines = f"line {first}" if first == last else f"lines {first}-{last}"
+    pre = 'style="font-size:85%; line-height:1.25; margin:0.3em 0 0.8em 0; white-space:pre; overflow-x:auto"'
+    return (f'<div style="display:flex; gap:1.5em; align-items:flex-start">'
+            f'<div style="flex:0 0 auto">{picture}</div><div style="flex:1 1 auto; min-width:0">'
+            f"<b>Algorithm 1, {lines}</b> (the paper's pseudocode, section 3.3)<pre {pre}>"
+            f"{html.escape(listing(first, last))}</pre><b>The code that runs them</b><pre {pre}>"
+            f"{html.escape(step_code(step))}</pre></div></div>")
+
+
+def erase_examples(images: list[torch.Tensor], n_values: tuple[int, ...] = (10, 40), grey: int = 128,
+                   seed: int = 0, sl: float = SL, sh: float = SH, r: float = R):
+    """Fig. 3: each image as it is, then the SAME rectangle (lines 5-15, one per image, from ``seed`` + row)
+    erased whole (RE) and as the hull of n points inside it (RPE, Algorithm 1) at each n, the rectangle
+    outlined in every erased panel. One sequence of points per image: the n-point polygon uses its first n,
+    so a larger n only adds points. The fill is the grey value itself, so only the erased region changes.
+
+    Returns (figure, one row per image and method: the share of the image and of its rectangle erased; the
+    rectangle's share as :func:`hull_stats` and :func:`area_table` compute it)."""
     h, w = images[0].shape[-2:]
-    width = style.ONE_COLUMN if len(cols) <= 4 else style.TWO_COLUMN  # one column, as the paper prints it
-    cell = (width - 0.1) / len(cols)
+    names = ["original", "RE"] + [f"RPE n={n}" for n in n_values]
+    width = style.ONE_COLUMN if len(names) <= 4 else style.TWO_COLUMN  # one column, as the paper prints it
+    cell = (width - 0.1) / len(names)
     fig, axes = style.figure(width, min(style.MAX_HEIGHT, cell * h / w * len(images) + 0.3), len(images),
-                              len(cols), squeeze=False)
-    shares: dict[str, list[float]] = {name: [] for name, t in cols if t is not None}
-    for r, im in enumerate(images):
-        for c, (name, t) in enumerate(cols):
-            out = im if t is None else t(im)
-            _show(axes[r, c], out)
-            if t is not None:
-                shares[name].append(float((out != im).any(dim=0).float().mean()))
-            if r == 0:
-                axes[r, c].set_title(name, fontsize=8)
-    return fig, pd.DataFrame(shares)
+                             len(names), squeeze=False)
+    ys, xs = torch.arange(h)[:, None] + 0.5, torch.arange(w)[None, :] + 0.5  # pixel centres
+    rows = []
+    for i, im in enumerate(images):
+        walk = Walkthrough(h, w, seed + i, sl, sh, r)
+        rect = walk.rectangle()
+        pts = walk.points(max(n_values))
+        x0, y0, x1, y1 = rect.rect
+        area = max((x1 - x0) * (y1 - y0), 1e-9)
+        # RE's mask as RandomRectangleErasing takes it: pixel centres inside the rectangle
+        masks = {"RE": ((ys >= y0) & (ys < y1) & (xs >= x0) & (xs < x1)).numpy()}
+        masks |= {f"RPE n={n}": rpe.polygon_mask(pts[:n], h, w) for n in n_values}
+        for c, name in enumerate(names):
+            out = im
+            if name in masks:
+                out = im.clone()
+                out[:, torch.from_numpy(masks[name])] = grey
+                rows.append({"image": i, "method": name, "share of image": float(masks[name].mean()),
+                             "share of rectangle": float(masks[name].sum() / area)})
+            _show(axes[i, c], out)
+            if name in masks:
+                _outline(axes[i, c], rect, 0.6)
+            if i == 0:
+                axes[i, c].set_title(name, fontsize=8)
+    return fig, pd.DataFrame(rows)
+
+
+def fig3_note(shares: pd.DataFrame, area: pd.DataFrame | None = None) -> str:
+    """What Fig. 3 shows, from its own numbers (and, where ``area`` has the same n, :func:`area_table`'s)."""
+    mean = shares.groupby("method", sort=False)[["share of image", "share of rectangle"]].mean()
+    k = int(shares["image"].nunique())
+    rpe_rows = [m for m in mean.index if m.startswith("RPE")]
+    text = (f"Each row erases one rectangle whole (RE) and as the hull of n points inside it (RPE). Over these {k} "
+            "images RE erases "
+            f"{100 * mean.loc['RE', 'share of image']:.1f}% of the image; inside the same "
+            "rectangles the polygons erase " + ", ".join(
+                f"{100 * mean.loc[m, 'share of rectangle']:.0f}% of the rectangle at n = {m.split('=')[1]} "
+                f"({100 * mean.loc[m, 'share of image']:.1f}% of the image)" for m in rpe_rows) + ".")
+    if area is not None:
+        same = [m for m in rpe_rows if int(m.split("=")[1]) in set(area["n"].astype(int))]
+        if same:
+            at = area.set_index(area["n"].astype(int))["erased share of rectangle"]
+            text += (" Over the area table's draws the hull covers " + ", ".join(
+                f"{100 * at.loc[int(m.split('=')[1])]:.0f}% at n = {m.split('=')[1]}" for m in same)
+                + " of its rectangle; the difference from the figure's is these images' chance.")
+    return text
 
 
 _BUTTONS = {"fa-minus": "&minus;", "fa-fast-backward": "|&#9664;&#9664;", "fa-step-backward": "&#9664;|",
@@ -188,7 +418,7 @@ _BUTTONS = {"fa-minus": "&minus;", "fa-fast-backward": "|&#9664;&#9664;", "fa-st
             "fa-step-forward": "|&#9654;", "fa-fast-forward": "&#9654;&#9654;|", "fa-plus": "+"}
 
 
-def to_html(anim, dpi: int = 100, autoplay: bool = True) -> str:
+def to_html(anim, dpi: int = 130, autoplay: bool = True) -> str:
     """The animation as a self-contained HTML player (frames inlined as PNG, JavaScript controls): it plays in
     an exported notebook with no kernel and no network. matplotlib's player draws its buttons with an icon
     font from a CDN; offline they would be blank, so they get text labels instead. ``autoplay`` starts it
@@ -207,8 +437,8 @@ def to_html(anim, dpi: int = 100, autoplay: bool = True) -> str:
     return html
 
 
-def area_table(h: int, w: int, n_values, draws: int, seed: int = 0, sl: float = 0.02, sh: float = 0.45,
-               r: float = 0.35, n_boot: int = 1000) -> pd.DataFrame:
+def area_table(h: int, w: int, n_values, draws: int, seed: int = 0, sl: float = SL, sh: float = SH, r: float = R,
+               n_boot: int = 1000) -> pd.DataFrame:
     """Per n over ``draws`` draws of Algorithm 1: the mean erased share of the image and of the rectangle,
     each with a 95% bootstrap interval of the mean (percentile, ``n_boot`` resamples), clipped at 0."""
     rows = []
@@ -274,16 +504,16 @@ def animate_n(img: torch.Tensor, n_values=tuple(range(3, 81)), seed: int = 0, gr
 
 
     h, w = img.shape[-2:]
-    g = torch.Generator().manual_seed(seed)
-    rect = step_rectangle(h, w, generator=g)
+    walk = Walkthrough(h, w, seed)
+    rect = walk.rectangle()
     # one sequence of points: frame n shows its first n, so each frame adds points to the last
-    pts_all = step_points(rect, max(n_values), g)
+    pts_all = walk.points(max(n_values))
     fig, axes = style.figure(3.3, 3.0, 1, 2)
     x0, y0, x1, y1 = rect.rect
     _show(axes[0], img)
     art_img = axes[1].imshow(img.permute(1, 2, 0).numpy())
     axes[1].set_axis_off()
-    axes[0].plot([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0], "--", color=style.PALETTE[6], lw=1)
+    _outline(axes[0], rect, 1.0)
     scat = axes[0].scatter([], [], s=5, color=style.PALETTE[3], zorder=3)
     poly = Polygon(np.zeros((3, 2)), closed=True, fc=style.PALETTE[5], ec=style.PALETTE[0], alpha=0.5)
     axes[0].add_patch(poly)
@@ -292,8 +522,8 @@ def animate_n(img: torch.Tensor, n_values=tuple(range(3, 81)), seed: int = 0, gr
 
     def frame(n: int):
         pts = pts_all[:n]
-        scat.set_offsets(pts)
-        poly.set_xy(step_hull(pts))
+        scat.set_offsets(pts - 0.5)  # pixel j spans [j, j + 1); imshow centres it on j
+        poly.set_xy(step_hull(pts) - 0.5)
         out, mask = step_fill(img, pts, grey)
         art_img.set_data(out.permute(1, 2, 0).numpy())
         title.set_text(f"n = {n}: {100 * mask.sum() / max((x1 - x0) * (y1 - y0), 1e-9):.0f}% of box")

@@ -1,7 +1,7 @@
 """What is computed from a trained model, cached beside its result: occlusion curves (Fig. 5), ranked lists
 and CAM maps.
 
-Each is written next to ``result.json`` (``occlusion.json``, ``ranked.npz``, ``cams-<method>-<n>.npz``), so a
+Each is written next to ``result.json`` (``occlusion.json``, ``ranked.npz``, ``cams-<method>-<n>-<format>.npz``), so a
 published result, which carries no weights, still draws them. The model is loaded only for what is missing.
 """
 
@@ -134,8 +134,8 @@ def cam_data(res: Result, num_images: int = 4, method: str = "gradcam", n: int =
     """Per-branch CAM maps of a trained model on ``num_images`` training images, clean and RPE-occluded.
 
     Returns {"clean", "occluded": (N, H, W, 3) uint8 RGB, "maps": {kind: {branch: (N, H, W)}}, "branches",
-    "pids"}. Cached in ``cams-<method>-<num_images>.npz`` beside the result (published results carry it)."""
-    f = res.folder / f"cams-{method}-{num_images}.npz"
+    "pids"}. Cached in :func:`henetlib.output.cam.cache_name` beside the result (published results carry it)."""
+    f = res.folder / cam.cache_name(method, num_images)
     if f.exists():
         z = np.load(f)
         branches = [str(b) for b in z["branches"]]

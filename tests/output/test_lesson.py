@@ -35,13 +35,59 @@ def test_grey_fill_changes_only_the_polygon():
     assert int(out[:, torch.from_numpy(mask)].unique().item()) == 128
 
 
-def test_fig3_grey_only_inside_erased_regions():
-    img = torch.zeros(3, 64, 32, dtype=torch.uint8)
-    fig, shares = lesson.erase_examples([img, img], (10,), grey=128, seed=0)
-    assert list(shares.columns) == ["RE", "RPE n=10"]
-    assert ((shares > 0) & (shares < 0.6)).all().all()  # the erased area only, never the whole (black) image
+def test_fig3_erases_the_same_rectangle_with_both_methods():
+    img = torch.zeros(3, 64, 32, dtype=torch.uint8)  # black: a `where(out == 0)` fill would grey it all
+    fig, shares = lesson.erase_examples([img, img], (10, 40), grey=128, seed=0)
+    assert list(shares["method"].unique()) == ["RE", "RPE n=10", "RPE n=40"]
+    assert ((shares["share of image"] > 0) & (shares["share of image"] < 0.6)).all()
+    for i, rows in shares.groupby("image"):
+        share = rows.set_index("method")["share of image"]
+        # the polygons lie inside RE's rectangle: never more than it, and more points never less
+        assert share["RPE n=10"] <= share["RPE n=40"] <= share["RE"] + 0.02
+        rect = lesson.Walkthrough(64, 32, i).rectangle()  # row i's rectangle, outlined in every erased panel
+        outlined = [p for ax in fig.axes for p in ax.patches]
+        assert any(np.allclose(p.get_xy(), (rect.rect[0] - 0.5, rect.rect[1] - 0.5)) for p in outlined)
     w, h = fig.get_size_inches()
-    assert w <= style.MAX_WIDTH and h <= style.MAX_HEIGHT
+    assert w == style.ONE_COLUMN and h <= style.MAX_HEIGHT
+    area = lesson.area_table(64, 32, [10, 40], draws=20, seed=0, n_boot=50)
+    note = lesson.fig3_note(shares, area)
+    mean = shares.groupby("method")["share of rectangle"].mean()
+    assert f"{100 * mean['RPE n=40']:.0f}% of the rectangle at n = 40" in note  # from the lesson's own numbers
+    assert f"{100 * area['erased share of rectangle'].iloc[1]:.0f}% at n = 40" in note
+
+
+def test_walkthrough_replays_each_step_from_the_seed():
+    walk = lesson.Walkthrough(96, 48, 3)
+    first = walk.points(20)
+    walk.points(40)  # another n in between changes nothing: no generator carries over
+    np.testing.assert_array_equal(walk.points(20), first)
+    draw = rpe.sample_polygon(96, 48, n=20, generator=torch.Generator().manual_seed(3))
+    np.testing.assert_array_equal(first, draw.points)
+    assert "the same 20 points" in walk.library_check(20)
+    img = torch.zeros(3, 96, 48, dtype=torch.uint8)
+    a, mask = walk.fill(img, 20)
+    assert torch.equal(a, walk.fill(img, 20)[0]) and mask.any()
+    with pytest.raises(ValueError, match="rerun the setup cell"):
+        walk.fill(torch.zeros(3, 64, 32, dtype=torch.uint8), 20)
+
+
+def test_listing_steps_and_print_size():
+    full = lesson.listing()
+    assert full.splitlines()[0].endswith("Algorithm 1: Random Polygon Erasing Procedure")
+    assert "16             while cnt ≤ p do" in full and full.splitlines()[-1] == "27 end"
+    assert lesson.listing(21) == "21 mask ← MinPolygon([(p_i,x, p_i,y)]);"
+    assert lesson.listing(16, 17).splitlines() == ["16 while cnt ≤ p do", "17     p_cnt,x ← Rand(w_min, w_max);"]
+    assert len(lesson.listing(*lesson.STEP_LINES[1]).splitlines()) == 11
+    assert "def step_fill" in lesson.step_code(4) and "def polygon_mask" in lesson.step_code(4)
+    img = torch.randint(0, 255, (3, 96, 48), dtype=torch.uint8)
+    walk = lesson.Walkthrough(96, 48, 0)
+    view = lesson.step_view(img, walk, 2, 20)
+    assert "Algorithm 1, lines 16-20" in view and "def step_points" in view and "data:image/png;base64" in view
+    fig = lesson.draw_steps(img, walk.rectangle(), walk.points(20), walk.fill(img, 20)[0])
+    # one column wide: LaTeX's `figure` prints it at its own size, not enlarged to \linewidth
+    assert fig.get_size_inches()[0] == style.ONE_COLUMN
+    assert [ax.get_title() for ax in fig.axes] == ["1. rectangle\nlines 5-15", "2. points\nlines 16-20",
+                                                   "3. hull\nline 21", "4. fill\nline 22"]
 
 
 def test_area_table_intervals():
