@@ -135,6 +135,8 @@ def evaluate(name: str) -> dict | None:
         out["controls"][cid] = controls.control_interval(per_seed["with"], per_seed["without"], pids)
     walls = [r.wall_seconds for lst in results.values() for r in lst]
     out["median_run_s"] = statistics.median(walls)
+    # images processed per run: the machine-independent side of cost (wall times vary with the CPU's load)
+    out["median_train_images"] = statistics.median(r.train_images for lst in results.values() for r in lst)
     out["hardware"] = results[next(iter(results))][0].hardware
     out["code_version"] = results[next(iter(results))][0].code_version
     out["passes"] = [cid for cid, iv in out["controls"].items() if iv["mAP"]["passes"]]
@@ -147,6 +149,7 @@ def report() -> dict:
     for r in rows:
         factor = r["median_run_s"] / base["median_run_s"] if base else float("nan")
         r["cost_factor"] = factor
+        r["image_factor"] = r["median_train_images"] / base["median_train_images"] if base else float("nan")
         r["study_5_seeds_min"] = 5 * ONE_SEED_CORE_S * factor / 2 / 60
         r["reproduce_min"] = (REPRODUCE_S + REPRODUCE_TRAIN_S * (factor - 1)) / 60
         r["admissible"] = r["study_5_seeds_min"] <= 60 and r["reproduce_min"] <= 10
@@ -174,7 +177,8 @@ def report() -> dict:
     for r in rows:
         ivs = ", ".join(f"{c}: {iv['mAP']['diff']:+.2f} [{iv['mAP']['lo']:+.2f}, {iv['mAP']['hi']:+.2f}]"
                         for c, iv in r["controls"].items())
-        logging.info("%-17s %s; cost x%.2f; passes %s", r["candidate"], ivs, r["cost_factor"], r["passes"] or "none")
+        logging.info("%-17s %s; cost x%.2f (images x%.2f); passes %s", r["candidate"], ivs, r["cost_factor"],
+                     r["image_factor"], r["passes"] or "none")
     logging.info("chosen: %s (%s)", chosen, stop)
     return out
 

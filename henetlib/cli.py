@@ -16,6 +16,7 @@ The library reports progress through ``logging``; this command line shows it (IN
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -29,6 +30,7 @@ from henetlib.data.images import DataError
 from henetlib.engine import cache
 from henetlib.engine.config import make_config
 from henetlib.engine.pretrain import config_for, pretrain
+from henetlib.stats import query_count_clause
 from henetlib.study import grids, noise_model, publish, reproduce, tables
 from henetlib.system import distributed as ddp
 from henetlib.system.files import REPO_ROOT, results_dir
@@ -102,7 +104,8 @@ def _reproduce(args: argparse.Namespace) -> int:
         return 0
     t0 = time.time()
     regime = "finetune" if args.finetune else "scratch" if args.from_scratch else "default"
-    extra: dict = {"seeds": list(_ints(args.seeds)), "regime": regime, "dataset": args.dataset or "",
+    seeds = "published" if args.seeds.strip().lower() == "published" else list(_ints(args.seeds))
+    extra: dict = {"seeds": seeds, "regime": regime, "dataset": args.dataset or "",
                    "pretrained": str(args.pretrained or ""), "overrides": dict(args.override or [])}
     ok = reproduce.run_notebooks(notebooks, profile=args.profile, device=args.device, data_root=args.data_root,
                                  extra=extra, jobs=max(1, args.jobs), force=args.force, quick=args.quick)
@@ -124,7 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     rp = sub.add_parser("reproduce", help="execute every study notebook with papermill into reports/")
     common(rp)
     rp.add_argument("--notebooks", default=None, help="comma-separated notebook stems or numbers (00,01)")
-    rp.add_argument("--seeds", default="0", help="comma-separated seeds for every table and figure (e.g. 0,1,2)")
+    rp.add_argument("--seeds", default="published",
+                    help="comma-separated seeds for every table and figure (e.g. 0,1,2); default: the published "
+                         "multi-seed study's where one exists (this machine's seed 0 then feeds the reproduction "
+                         "check), else 0")
     _add_regime(rp)
     rp.add_argument("--pretrained", type=Path, default=None,
                     help="a local torchvision ResNet checkpoint every run of every notebook starts from (the paper "
@@ -166,6 +172,12 @@ def main(argv: list[str] | None = None) -> int:
     npar.add_argument("--seeds", default="0,1,2,3,4", help="estimate: the seeds (default 0-4)")
     npar.add_argument("--no-train", action="store_true", help="use cached or published runs only")
     _add_regime(npar)
+    ps = sub.add_parser("publish-study", help="publish this machine's multi-seed runs of both regimes (small files, "
+                                              "never weights) as published/<profile>/, with their provenance")
+    common(ps)
+    ps.add_argument("--seeds", default="0,1,2,3,4")
+    ps.add_argument("--regimes", default="both", choices=("both", "default"),
+                    help="both regimes (fine-tuned and from scratch), or the profile's default only")
     ip = sub.add_parser("import-published", help="unpack a publish archive into published/<profile>/")
     ip.add_argument("archive", type=Path)
     ip.add_argument("--profile", default="gpu")
@@ -229,6 +241,13 @@ def main(argv: list[str] | None = None) -> int:
         cfg = config_for(args.profile, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
         pretrain(cfg, args.out, args.device)
         return 0
+    if args.cmd == "publish-study":
+        base = _context(args)
+        ctxs = [base] if args.regimes == "default" else [
+            dataclasses.replace(base, finetune=ft) for ft in (True, False)]
+        command = f"python -m henetlib publish-study --profile {args.profile} --seeds {args.seeds} --regimes {args.regimes}"
+        print(f"published {publish.publish_study(ctxs, command)}")
+        return 0
     if args.cmd == "import-published":
         print(f"{publish.unpack(args.archive, args.profile)} results added to published/{args.profile}/")
         return 0
@@ -267,6 +286,7 @@ def _train_commands(args: argparse.Namespace) -> int:
             ranks = res.distributed.get("world_size", 1)
             print(f"{res.name}: " + ", ".join(f"{k}={v:.2f}" for k, v in res.metrics.items()
                                                if "_" not in k and isinstance(v, (int, float)))
+                  + f"; {query_count_clause(res.per_query)}"
                   + f" ({res.images_per_second:.0f} img/s" + (f" on {ranks} ranks" if ranks > 1 else "")
                   + f", {res.train_seconds:.0f} s, result {res.folder})")
             if ranks != ddp.world_size():

@@ -2,7 +2,9 @@
 
 A study notebook is a typed ``parameters`` cell, ``ctx = setup(...)``, calls into henetlib (most of them here)
 and its plots, with Markdown between them; no logic lives only in a notebook. The calls display what they
-compute (tables, figures, captions) and save it under ``figures/`` with the same file names as always.
+compute (tables, figures, captions) and save it with the same file names as always: under ``figures/`` when
+``make reproduce`` runs them (or with ``HENET_FIGURES=paper``), under the git-ignored ``figures/interactive/``
+in an interactive session (:func:`henetlib.output.export.choose_figures_dir`).
 
 This module sits on top of the library (beside :mod:`henetlib.cli`): it may import every wing, and nothing in
 the library imports it.
@@ -28,14 +30,15 @@ from henetlib.output.prose import readable
 from henetlib.study import derived, noise_model, pages, publish, tables
 from henetlib.study.grids import regime_name
 from henetlib.study.tables import StudyContext
-from henetlib.system.files import atomic_write_json, figures_dir
+from henetlib.system.files import atomic_write_json, atomic_write_text, figures_dir
 from henetlib.system.runtime import hardware_string
-from henetlib.verdicts import claims, noise, regimes, scoreboard
+from henetlib.verdicts import claims, controls, noise, regimes, reproduction, scoreboard, stability
+from henetlib.verdicts.scores import collect
 
 logger = logging.getLogger(__name__)
 
 # the claims summary beside figures/claims.md: what reports/index.html and the README headline read
-VERDICTS = ("reproduced", "contradicted", "unresolved", "not run")
+VERDICTS = scoreboard.VERDICTS
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -70,10 +73,13 @@ def setup(profile: str = "smoke", device: str = "auto", data_root: str | None = 
     """The one setup call of every study notebook: filter the expected warnings, show the library's log
     messages in the notebook, resolve the notebook's parameters into a :class:`StudyContext`
     (:meth:`StudyContext.from_parameters`: ``pretrained`` reaches every run; the weights are checked first) and
-    log the data set's summary (``summary=False``: don't).
+    log the data set's summary (``summary=False``: don't). Logs where tables and figures go
+    (:func:`henetlib.output.export.choose_figures_dir`: ``figures/interactive/`` unless make reproduce runs the
+    notebook or ``HENET_FIGURES=paper`` asks for the paper's ``figures/``).
 
-    ``quiet``: hide every warning (the lesson and the timing notebook); otherwise only the one about a model
-    built without pretrained weights, which every from-scratch run would repeat."""
+    ``quiet``: hide every warning, for the rest of the kernel's life (a filter cannot be scoped to one
+    notebook's cells); otherwise only the one about a model built without pretrained weights, which every
+    from-scratch run would repeat."""
     if quiet:
         warnings.filterwarnings("ignore")
     else:
@@ -82,6 +88,7 @@ def setup(profile: str = "smoke", device: str = "auto", data_root: str | None = 
     if isinstance(seeds, (list, tuple)):
         seeds = tuple(seeds)
     ctx = StudyContext.from_parameters(profile, device, data_root, dataset, seeds, regime, pretrained, overrides)
+    export.choose_figures_dir(regime_name(ctx.profile, bool(ctx.finetune)))
     if summary:
         logger.info(ctx.dataset().summary())
     return ctx
@@ -254,7 +261,7 @@ def show_henet_rows(ctx: StudyContext, eff: Efficiency) -> Shown:
     h, w = eff.size
     cap = ctx.caption(results, f"V and S measured on {eff.hardware} at {h}x{w}, batch 1, float32. "
                       "ES (eqs. 10-11) among these four rows only: the peers have no accuracy on our data. "
-                      "ES (paper): the same four rows' ES recomputed from the paper's numbers.")
+                      "ES among 4 (paper): the same four rows' ES recomputed from the paper's numbers.")
     shown = formats.with_intervals(rows)
     _display(shown.round(2))
     export.save_table(formats.drop_constant(shown), "table1_henet_rows", cap)
@@ -290,10 +297,12 @@ class Scoreboard:
 
 def claims_summary(ctx: StudyContext, board: pd.DataFrame, n_boot: int | None = None) -> dict[str, Any]:
     """The scoreboard in numbers (what ``figures/claims_summary.json`` holds): claim-level and row-level
-    verdict counts, the headline, and the profile, regime, data set and seeds the verdicts rest on."""
+    verdict counts (each distinct comparison once), how many verdicts are stable under seed resampling, the
+    positive controls, the headline, and the profile, regime, data set and seeds the verdicts rest on."""
     per_claim = scoreboard.claim_verdicts(board)
     claim_counts = per_claim["verdict"].value_counts()
-    row_counts = board["verdict"].value_counts()
+    row_counts = scoreboard.row_counts(board)
+    stab = per_claim["stability"].dropna()
     off = int((per_claim["regime"] == "NOT the paper's regime").sum()) if "regime" in per_claim else 0
     return {
         "profile": ctx.profile,
@@ -304,7 +313,11 @@ def claims_summary(ctx: StudyContext, board: pd.DataFrame, n_boot: int | None = 
         "seeds": list(ctx.seeds),
         "n_boot": n_boot,
         "claims": {v: int(claim_counts.get(v, 0)) for v in VERDICTS} | {"total": len(per_claim)},
-        "rows": {v: int(row_counts.get(v, 0)) for v in VERDICTS} | {"total": len(board)},
+        "rows": {v: int(row_counts.get(v, 0)) for v in (*VERDICTS, "calibration")} | {"total": int(row_counts.sum())},
+        "stable": {"claims": int((stab >= scoreboard.STABLE).sum()), "of": int(len(stab)),
+                   "threshold": scoreboard.STABLE},
+        "stability": {k: float(v) for k, v in board.attrs.get("stability", {}).items()},
+        "controls": {k: v.get("state", "") for k, v in board.attrs.get("controls", {}).items()},
         "claims_off_regime": off,
         "noise": board.attrs.get("noise_note", ""),
         "headline": scoreboard.summary_line(board, ctx.profile),
@@ -325,16 +338,47 @@ def show_scoreboard(ctx: StudyContext, n_boot: int = 1000) -> Scoreboard:
     from IPython.display import Markdown
 
     # where the profile's runs cannot be trained here (ResNet50 on a CPU), score what is published
-    board = scoreboard.scoreboard(ctx, n_boot=n_boot, train=publish.can_train(ctx))
+    data = collect(ctx, train=publish.can_train(ctx))
+    board = scoreboard.scoreboard(ctx, n_boot=n_boot, data=data)
+    if len(ctx.seeds) > 1:  # how often each verdict holds when the seeds are resampled
+        stability.stability(ctx, board, data, n=STABILITY_RESAMPLES)
     per_claim = scoreboard.claim_verdicts(board)
     line = scoreboard.summary_line(board, ctx.profile)
     cap = ctx.caption(publish.available_results(ctx), line + ". " + board.attrs.get("noise_note", "") + ".")
+    _display(controls.controls_table(board).style.hide(axis="index"))
     with pd.option_context("display.max_rows", 100, "display.max_colwidth", 120):
-        _display(per_claim[["claim", "sentence", "verdict", "evidence"]].style.hide(axis="index"))
+        _display(per_claim[["claim", "sentence", "verdict", "stability", "control", "evidence"]]
+                 .style.hide(axis="index").format({"stability": "{:.0%}"}, na_rep="-"))
     _display(Markdown(f"**{line}**"))
     scoreboard.save(board, "claims", cap)
     save_claims_summary(ctx, board, n_boot)
     return Scoreboard(board, per_claim, line, cap)
+
+
+STABILITY_RESAMPLES = 50  # seed resamples behind each verdict's stability (notebook 08)
+
+
+def show_reproduction(ctx: StudyContext, n_boot: int = 1000) -> dict[str, Any]:
+    """The reproduction check (:mod:`henetlib.verdicts.reproduction`): this machine's fresh seed-0 runs against
+    the published study's prediction intervals, and the one-seed verdicts against the published ones; shown and
+    saved as ``figures/reproduction.md|.json`` (the index page and the README read the sentence)."""
+    from IPython.display import Markdown
+
+    res = reproduction.check(ctx, n_boot=n_boot)
+    text = reproduction.sentence(res)
+    _display(Markdown(f"**{text}**"))
+    summary = {k: v for k, v in res.items() if k not in ("table", "verdicts")} | {"sentence": text}
+    atomic_write_json(figures_dir() / "reproduction.json", summary)
+    md = f"# Reproduction check\n\n{text}\n"
+    if res.get("available"):
+        _display(res["table"].round(2))
+        _display(res["verdicts"])
+        md += ("\n## Fresh runs against the published prediction intervals\n\n"
+               + res["table"].to_markdown(index=False, floatfmt=".2f")
+               + "\n\n## One-seed verdicts of the fresh runs against the published ones (before the controls)\n\n"
+               + res["verdicts"].to_markdown(index=False) + "\n")
+    atomic_write_text(figures_dir() / "reproduction.md", md)
+    return summary
 
 
 def show_regimes(ctx: StudyContext, sb: Scoreboard, n_boot: int = 1000) -> None:

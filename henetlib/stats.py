@@ -44,6 +44,26 @@ def per_query_scores(per_query: dict, metric: str) -> np.ndarray:
     raise ValueError(f"metric must be one of {METRICS}, got {metric!r}.")
 
 
+def scored_queries(per_query: dict) -> tuple[int, int]:
+    """(queries scored, queries in all): a query without a cross-camera true match is skipped by the protocol
+    (first rank -1, AP None)."""
+    ranks = per_query.get("first_rank", [])
+    return sum(r > 0 for r in ranks), len(ranks)
+
+
+def query_count_clause(per_query: dict | list[dict]) -> str:
+    """"R1 and mAP over 413 of 414 queries (1 without a cross-camera match)" for one run or several runs on the
+    same queries."""
+    pqs = per_query if isinstance(per_query, list) else [per_query]
+    counts = {scored_queries(pq) for pq in pqs if pq}
+    if not counts:
+        return "no per-query scores"
+    scored, total = min(counts)
+    skipped = total - scored
+    return (f"R1 and mAP over {scored} of {total} queries"
+            + (f" ({skipped} without a cross-camera match)" if skipped else " (every query has a cross-camera match)"))
+
+
 @dataclass(frozen=True)
 class SeedVariance:
     """Seed-to-seed variance ``var`` (points^2) of one configuration's score, estimated with ``df`` degrees of
@@ -179,18 +199,31 @@ def contrast_interval(estimate: float, draws: np.ndarray, n_seeds: int, sum_w2: 
     and, when given, the seed variance of one configuration: var_seed = sigma2 * sum(w^2) / S (training of
     different configurations is independent given the seed's shared part, which cancels in a contrast whose
     weights sum to zero)."""
+    parts = [] if seed_var is None or not np.isfinite(seed_var.var) else [(seed_var, sum_w2)]
+    return contrast_interval_parts(estimate, draws, n_seeds, parts, level)
+
+
+def contrast_interval_parts(estimate: float, draws: np.ndarray, n_seeds: int,
+                            parts: Sequence[tuple[SeedVariance, float]], level: float = LEVEL) -> Interval:
+    """:func:`contrast_interval` when the configurations of a contrast belong to kinds with their own seed
+    variance (runs with erasing vary more than runs without): ``parts`` pairs each kind's variance with the sum
+    of the squared weights of its configurations, var_seed = sum_kind sigma2_kind * sum(w^2) / S, and the df
+    come from Welch-Satterthwaite over the parts. No parts: the query bootstrap's percentile interval
+    (query-level only)."""
     var_q = float(np.var(draws, ddof=1)) if len(draws) > 1 else 0.0
-    if seed_var is None or not np.isfinite(seed_var.var):
+    if not parts:
         a = (1 - level) / 2
         lo, hi = np.percentile(draws, [100 * a, 100 * (1 - a)])
         return Interval(estimate, float(lo), float(hi), n_seeds, np.sqrt(var_q), np.inf, var_q, 0.0,
                         "query-level only")
-    var_s = seed_var.var * sum_w2 / n_seeds
+    seed_parts = [(sv.var * w2 / n_seeds, sv.df) for sv, w2 in parts]
+    var_s = float(sum(v for v, _ in seed_parts))
     se = float(np.sqrt(var_q + var_s))
-    df = satterthwaite_df([(var_q, np.inf), (var_s, seed_var.df)])
+    df = satterthwaite_df([(var_q, np.inf), *seed_parts])
     t = float(sps.t.ppf(1 - (1 - level) / 2, df)) if np.isfinite(df) else float(sps.norm.ppf(1 - (1 - level) / 2))
+    source = "; ".join(dict.fromkeys(sv.source for sv, _ in parts))
     return Interval(estimate, estimate - t * se, estimate + t * se, n_seeds, se, df, var_q, var_s,
-                    f"query + seed ({seed_var.source})")
+                    f"query + seed ({source})")
 
 
 def own_seed_variance(per_seed: np.ndarray, source: str = "own seeds") -> SeedVariance | None:
@@ -222,7 +255,7 @@ def contrast(scores: Mapping, weights: Mapping, design: Design, seed_var: SeedVa
 
 
 def interval(per_queries: Sequence[dict], metric: str, n_boot: int = 1000, seed: int = 0,
-             seed_var: SeedVariance | None = None) -> Interval:
+             seed_var: SeedVariance | None = None, clusters: Sequence | np.ndarray | None = None) -> Interval:
     """Mean over seeds of ``metric`` with its 95% interval: queries (bootstrap) and training noise.
 
     The seed part is ``seed_var`` (a noise model's variance of one configuration's score) when given, else
@@ -232,14 +265,15 @@ def interval(per_queries: Sequence[dict], metric: str, n_boot: int = 1000, seed:
         raise ValueError("interval needs every result's per-query vectors (results trained before they "
                          "were stored have none: retrain them).")
     s = np.stack([per_query_scores(pq, metric) for pq in per_queries])
-    design = draw_design(*s.shape, n_boot, np.random.default_rng(seed))
+    design = draw_design(*s.shape, n_boot, np.random.default_rng(seed), clusters=clusters)
     if seed_var is None and s.shape[0] > 1:
         seed_var = own_seed_variance(np.nanmean(s, axis=1)[None, :])
     return contrast({0: s}, {0: 1.0}, design, seed_var)
 
 
 def paired_difference(a: Sequence[dict], b: Sequence[dict], metric: str, n_boot: int = 1000,
-                      seed: int = 0, seed_var: SeedVariance | None = None) -> Interval:
+                      seed: int = 0, seed_var: SeedVariance | None = None,
+                      clusters: Sequence | np.ndarray | None = None) -> Interval:
     """``a`` minus ``b`` (means over seeds) with a paired 95% interval: both sides see the same resampled
     queries. ``seed_var`` is one configuration's seed variance (a noise model's); without it, several seeds
     of our own give it (two-way residual, df = S - 1), and one seed gives a query-level interval."""
@@ -249,7 +283,7 @@ def paired_difference(a: Sequence[dict], b: Sequence[dict], metric: str, n_boot:
     sb = np.stack([per_query_scores(pq, metric) for pq in b])
     if sa.shape != sb.shape:
         raise ValueError("paired_difference needs results on the same queries.")
-    design = draw_design(*sa.shape, n_boot, np.random.default_rng(seed))
+    design = draw_design(*sa.shape, n_boot, np.random.default_rng(seed), clusters=clusters)
     if seed_var is None and sa.shape[0] > 1:
         seed_var = own_seed_variance(np.stack([np.nanmean(sa, axis=1), np.nanmean(sb, axis=1)]))
     return contrast({"a": sa, "b": sb}, {"a": 1.0, "b": -1.0}, design, seed_var)

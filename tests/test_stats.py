@@ -4,6 +4,7 @@ differences, Holm, TOST, seeds needed, and the verdict rules."""
 import numpy as np
 import pytest
 
+from henetlib import stats
 from henetlib.stats import (
     SeedVariance,
     contrast,
@@ -191,3 +192,22 @@ def test_seeds_needed_known_answer():
 ])
 def test_verdict_rules(lo, hi, paper, expected):
     assert verdict(lo, hi, paper) == expected
+
+
+def test_the_identity_clustered_bootstrap_resamples_identities():
+    """Scores constant within each of 50 identities of 4 queries: resampling queries understates the variance
+    of the mean by the cluster size (4); resampling identities gets the between-identity variance / 50."""
+    rng = np.random.default_rng(0)
+    ids = np.repeat(np.arange(50), 4)
+    u = rng.normal(0, 10, 50)
+    y = u[ids][None, :]  # one seed, 200 queries
+    plain = stats.draw_means(y, stats.draw_design(1, 200, 4000, np.random.default_rng(1)))
+    clustered = stats.draw_means(y, stats.draw_design(1, 200, 4000, np.random.default_rng(1), clusters=ids))
+    expected = np.var(u) / 50
+    assert np.var(clustered) == pytest.approx(expected, rel=0.1)
+    assert np.var(clustered) / np.var(plain) == pytest.approx(4.0, rel=0.15)
+    design = stats.draw_design(1, 200, 10, np.random.default_rng(2), clusters=ids)
+    # every query of an identity is drawn as often as its identity
+    assert (design.query_counts.reshape(10, 50, 4).std(axis=2) == 0).all()
+    with pytest.raises(ValueError, match="one identity per query"):
+        stats.draw_design(1, 200, 10, np.random.default_rng(2), clusters=ids[:10])

@@ -81,8 +81,10 @@ PROFILES = {
                           gallery_images_per_id=(4, 7), unlabeled_train=80, distractors=100),
     # The smoke profile's set: half of small's training identities, the same test size, so that
     # the converged smoke study trains within the 10-minute CPU budget (docs/READINGS.md, "Smoke profile").
+    # Occluders on half of the images of every split: the testbed the calibration search chose (the only
+    # candidate knob under which a positive control passes; docs/READINGS.md, "Testbed calibration").
     "smoke": SynthProfile("smoke", train_ids=50, test_ids=100, train_images_per_id=(8, 12),
-                          gallery_images_per_id=(4, 7), unlabeled_train=40, distractors=100),
+                          gallery_images_per_id=(4, 7), unlabeled_train=40, distractors=100, occlusion_rate=0.5),
     # Market-like: 750 + 750 identities at 128 x 64.
     "full": SynthProfile("full", train_ids=750, test_ids=750, train_images_per_id=(12, 22),
                          gallery_images_per_id=(10, 20), unlabeled_train=600, distractors=2000),

@@ -15,14 +15,17 @@ import json
 import logging
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from tqdm.auto import tqdm
 
 from henetlib.data.datasets import ReIDDataset, build_dataset
-from henetlib.engine.config import PROFILES, TrainConfig
+from henetlib.engine.config import FINETUNE, PROFILES, TrainConfig
 from henetlib.engine.train import train
 from henetlib.system import distributed as ddp
 from henetlib.system.caches import CACHES
@@ -81,6 +84,9 @@ class Result:
     distributed: dict[str, Any] = field(default_factory=dict)
     # the regime check (henetlib.engine.regime): training fit at 80% and at the end, converged, the regime
     regime: dict[str, Any] = field(default_factory=dict)
+    # CPU threads torch used (numerics differ with the thread count, so two runs of one config on one machine
+    # agree only at equal counts); 0: recorded before it was kept
+    threads: int = 0
     # where this result was read from when it is a published one (published/<profile>/<key>/); not saved
     source_dir: str = field(default="", repr=False)
 
@@ -178,6 +184,12 @@ def published_provenance(profile: str) -> dict[str, Any]:
     return json.loads(f.read_text()) if f.exists() else {}
 
 
+def published_seeds(profile: str) -> tuple[int, ...]:
+    """The seeds of ``profile``'s published multi-seed study (empty when none is published)."""
+    prov = published_provenance(profile)
+    return tuple(prov.get("seeds", ())) if prov.get("multi_seed") and not os.environ.get("HENET_NO_PUBLISHED") else ()
+
+
 def find_published(cfg: TrainConfig, ds: ReIDDataset, profile: str) -> Result | None:
     folder = published_index(profile).get(identity_key(cfg, ds))
     if folder is None:
@@ -188,21 +200,55 @@ def find_published(cfg: TrainConfig, ds: ReIDDataset, profile: str) -> Result | 
 
 
 def profile_of(cfg: TrainConfig) -> str | None:
-    """The profile whose settings ``cfg`` carries (None when overrides changed them)."""
+    """The profile whose settings ``cfg`` carries, in either of its regimes (None when overrides changed them)."""
     for name, prof in PROFILES.items():
-        if all(getattr(cfg, k) == (tuple(v) if isinstance(v, list) else v) for k, v in prof.items()
-               if k != "checkpoint_every"):
-            return name
+        for settings in (prof, {**prof, **FINETUNE.get(name, {})}):
+            if all(getattr(cfg, k) == (tuple(v) if isinstance(v, list) else v) for k, v in settings.items()
+                   if k != "checkpoint_every"):
+                return name
     return None
 
 
+def prefer_published() -> bool:
+    """Whether a lookup takes a published result before this machine's own run of the same configuration.
+
+    By default it does: the published multi-seed study is what every clone renders, identically, whatever its
+    CPU trained (``HENET_SOURCE=local`` puts this machine's runs first; ``HENET_NO_PUBLISHED=1`` ignores the
+    published ones, which is how ``make reproduce`` trains its fresh runs for the reproduction check)."""
+    return os.environ.get("HENET_SOURCE", "published") != "local"
+
+
 def lookup(cfg: TrainConfig, ds: ReIDDataset, key: str | None = None) -> Result | None:
-    """A finished result of ``cfg``: trained here with this code, else published (any code version)."""
+    """A finished result of ``cfg``: published (any code version) or trained here with this code, in the order
+    :func:`prefer_published` gives."""
+    prof = profile_of(cfg)
+    if prof and prefer_published():
+        published = find_published(cfg, ds, prof)
+        if published is not None:
+            return published
     cached = load_result(key or result_key(cfg, ds))
     if cached is not None:
         return cached
-    prof = profile_of(cfg)
-    return find_published(cfg, ds, prof) if prof else None
+    return find_published(cfg, ds, prof) if prof and not prefer_published() else None
+
+
+@contextmanager
+def local_only() -> Iterator[None]:
+    """Within the block, lookups see only this machine's runs (published results are ignored)."""
+    before = os.environ.get("HENET_NO_PUBLISHED")
+    os.environ["HENET_NO_PUBLISHED"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("HENET_NO_PUBLISHED", None)
+        else:
+            os.environ["HENET_NO_PUBLISHED"] = before
+
+
+def lookup_local(cfg: TrainConfig, ds: ReIDDataset | None = None) -> Result | None:
+    """This machine's own finished run of ``cfg`` with this code, never a published one."""
+    return load_result(result_key(cfg, ds or dataset_for(cfg)))
 
 
 def run(cfg: TrainConfig, progress: bool = True, force: bool = False) -> Result:
@@ -266,7 +312,8 @@ def _train_and_store(cfg: TrainConfig, ds: ReIDDataset, key: str, folder: Path, 
                      wall_seconds=time.time() - t0, git_commit=git_commit(), code_version=code_version(),
                      history=[asdict(h) for h in out.history], created=time.strftime("%Y-%m-%dT%H:%M:%S"),
                      per_query=out.per_query, identity_key=identity_key(cfg, ds),
-                     skipped_images=list(ds.skipped), distributed=out.distributed, regime=out.regime)
+                     skipped_images=list(ds.skipped), distributed=out.distributed, regime=out.regime,
+                     threads=torch.get_num_threads())
         atomic_write_json(folder / "result.json", asdict(res))
         (folder / "last.pt").unlink(missing_ok=True)  # the finished model supersedes the checkpoint
     return ddp.broadcast(res)

@@ -1,18 +1,60 @@
 """Writing tables and figures atomically: ``<name>.md`` and ``.tex`` for a table; ``.pdf`` (one page per part
-of a figure too tall for a page), ``.png`` at 300 dpi, ``.caption.txt`` and ``.tex`` for a figure."""
+of a figure too tall for a page), ``.png`` at 300 dpi, ``.caption.txt`` and ``.tex`` for a figure; and where
+a notebook kernel writes them (:func:`choose_figures_dir`)."""
 
 from __future__ import annotations
 
 import io
+import logging
+import os
 import warnings
 from pathlib import Path
 
 import pandas as pd
 
+from henetlib.output.formats import for_reader
 from henetlib.output.latex import figure_tex, latex_table
-from henetlib.output.prose import readable
+from henetlib.output.prose import readable, with_lead
 from henetlib.output.style import DPI, MAX_HEIGHT, MAX_WIDTH
+from henetlib.system import files
 from henetlib.system.files import atomic_write_bytes, atomic_write_text, figures_dir
+
+logger = logging.getLogger(__name__)
+
+FIGURES_DIR_ENV = "HENET_FIGURES_DIR"  # what figures_dir() reads
+FIGURES_ENV = "HENET_FIGURES"  # "paper": a notebook kernel writes the study's own figures/
+INTERACTIVE = "interactive"  # figures/interactive/: a notebook kernel's default, git-ignored
+_chosen: str | None = None  # the folder choose_figures_dir() put in FIGURES_DIR_ENV (not the user's own)
+
+
+def choose_figures_dir(regime: str = "default") -> Path:
+    """Where a notebook kernel writes its tables and figures (:func:`henetlib.notebook.setup` asks each time
+    its cell runs): a folder ``HENET_FIGURES_DIR`` already names, as it is (``make reproduce`` names the
+    study's ``figures/`` or a regime's folder for its kernels; the tests, temp folders); else the study's
+    ``figures/`` with ``HENET_FIGURES=paper`` (``figures/<regime>/`` for a regime other than the profile's
+    default, as make reproduce writes it); else ``figures/interactive/``, git-ignored, so that exploring in
+    JupyterLab never overwrites the committed figures. Sets ``HENET_FIGURES_DIR``, so that every writer
+    follows (they all read :func:`figures_dir`), and logs where."""
+    global _chosen
+    named = os.environ.get(FIGURES_DIR_ENV)
+    if named and named != _chosen:
+        folder, why = Path(named), FIGURES_DIR_ENV
+    else:
+        want = os.environ.get(FIGURES_ENV, "").strip().lower()
+        if want not in ("", INTERACTIVE, "paper"):
+            raise ValueError(f"{FIGURES_ENV}={want!r}: use paper (the study's figures/) or leave it unset "
+                             f"(figures/{INTERACTIVE}/).")
+        os.environ.pop(FIGURES_DIR_ENV, None)  # this function's earlier choice: decide again
+        if want == "paper":
+            folder = figures_dir() if regime == "default" else figures_dir() / regime
+            why = f"{FIGURES_ENV}=paper: the paper's figures, committed"
+        else:
+            folder = figures_dir() / INTERACTIVE
+            why = f"git-ignored; {FIGURES_ENV}=paper writes the paper's figures/"
+        _chosen = os.environ[FIGURES_DIR_ENV] = str(folder)
+    shown = folder.relative_to(files.REPO_ROOT) if folder.is_relative_to(files.REPO_ROOT) else folder
+    logger.info("Tables and figures go to %s/ (%s).", shown, why)
+    return folder
 
 
 def save_table(df: pd.DataFrame, name: str, cap: str, floatfmt: str = ".2f", folder: Path | None = None) -> Path:
@@ -21,6 +63,8 @@ def save_table(df: pd.DataFrame, name: str, cap: str, floatfmt: str = ".2f", fol
     folder = folder or figures_dir()
     if (folder / f"{name}.caption.txt").exists():
         raise ValueError(f"{name} is a figure's name; a table of the same name would overwrite its .tex.")
+    # internal names in words, and the caption opened by what the table shows (prose.LEADS)
+    df, cap = for_reader(df), with_lead(name, cap)
     df = df.rename(columns={c: readable(str(c)) for c in df.columns})
     md = f"{df.to_markdown(index=False, floatfmt=floatfmt)}\n\n{cap}\n"
     atomic_write_text(folder / f"{name}.md", md)
@@ -43,6 +87,7 @@ def save_figure(fig, name: str, cap: str | None = None, folder: Path | None = No
         raise ValueError(f"{name} is a table's name; a figure of the same name would overwrite its .tex "
                          "(name figures fig_...).")
     figs = list(fig) if isinstance(fig, (list, tuple)) else [fig]
+    cap = with_lead(name, cap) if cap else cap  # what the figure shows first (prose.LEADS)
     for f in figs:
         w, h = f.get_size_inches()
         if w > MAX_WIDTH + 1e-6 or h > MAX_HEIGHT + 1e-6:

@@ -12,6 +12,10 @@ PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 LINESTYLES = ("-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)), (0, (1, 2)), (0, (8, 2)))
 PAPER_COLOUR = "0.35"  # the paper's numbers: grey, hatched or crossed, never a series colour
+OURS_COLOUR = PALETTE[0]
+# right and wrong matches in ranked lists: blue and orange, which every common colour-vision deficiency tells
+# apart (red against green is the pair most of them cannot); the line style differs too, for greyscale print
+MATCH_STYLE = {"right": (PALETTE[0], "-"), "wrong": (PALETTE[1], "--")}
 RC = {
     "font.family": "sans-serif",
     "font.sans-serif": ["DejaVu Sans"],
@@ -75,5 +79,7 @@ VERDICT_STYLE = {  # colour, marker, filled, line style: tell verdicts apart wit
     "reproduced": (PALETTE[2], "o", True, "-"),
     "contradicted": (PALETTE[3], "X", True, "--"),
     "unresolved": ("0.45", "o", False, ":"),
+    "untestable here": ("0.6", "s", False, ":"),  # rests on a positive control the testbed fails
+    "calibration": ("0.3", "D", False, "-."),  # measures a control's own effect, not HENet's
     "not run": ("0.6", "_", False, ""),
 }

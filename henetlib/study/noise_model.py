@@ -17,7 +17,14 @@ from henetlib.engine.config import PROFILES
 from henetlib.stats import METRICS, SeedVariance
 from henetlib.system.files import atomic_write_json
 
-GROUPS = ("trained", "occlusion")
+# Seed-noise kinds: trained runs without erasing, trained runs with erasing (RE, RPE or both: their random masks
+# add their own seed-to-seed noise), and Fig. 5's occlusion cells (a trained model scored under random masks)
+GROUPS = ("none", "erasing", "occlusion")
+
+
+def kind_of(cfg) -> str:
+    """The noise kind of a trained configuration: "erasing" when it trains with any erasing, else "none"."""
+    return "none" if cfg.erasing == "none" else "erasing"
 
 
 def noise_dir() -> Path:

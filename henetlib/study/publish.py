@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import shutil
 import tarfile
 import time
 from pathlib import Path
@@ -20,8 +21,10 @@ from typing import Any
 
 import torch
 
+from henetlib.data.staging import staging_folder, swap_in
 from henetlib.engine import cache
 from henetlib.engine.config import TrainConfig, make_config
+from henetlib.output import cam
 from henetlib.study import grids
 from henetlib.study.derived import cam_data, occlusion_curve, ranked_lists
 from henetlib.study.tables import StudyContext, all_losses_config
@@ -30,7 +33,7 @@ from henetlib.system.runtime import git_commit, hardware_string
 
 logger = logging.getLogger(__name__)
 
-SMALL_FILES = ("result.json", "occlusion.json", "ranked.npz", "cams-gradcam-4.npz")
+SMALL_FILES = ("result.json", "occlusion.json", "ranked.npz", cam.cache_name("gradcam", 4))
 
 
 def available_results(ctx: StudyContext) -> list:
@@ -88,7 +91,7 @@ def extras(ctx: StudyContext, progress: bool = True) -> None:
                 logger.info("[extras] Fig. 5 occlusion curves, seed %s", seed)
     best = cache.lookup(all_losses_config(ctx), ds)
     if (best is not None and not best.published and best.model_path.exists()
-            and not (best.folder / "cams-gradcam-4.npz").exists()):
+            and not (best.folder / cam.cache_name("gradcam", 4)).exists()):
         ranked_lists(best, device=ctx.device)
         try:
             cam_data(best, 4, "gradcam")
@@ -96,6 +99,53 @@ def extras(ctx: StudyContext, progress: bool = True) -> None:
             logger.warning("[extras] CAM skipped: %s", e)
         if progress:
             logger.info("[extras] ranked lists and CAM of %s", best.name)
+
+
+def publish_study(contexts: list[StudyContext], command: str = "") -> Path:
+    """Publish this machine's runs of ``contexts`` (one per regime, each with its seeds) as the profile's
+    multi-seed study: every run's small files (never weights) into ``published/<profile>/``, with a provenance
+    record naming each run's commit, code version, CPU, threads, torch and date. The folder is built aside and
+    renamed into place, so an interrupted call leaves the previous study whole. Every run must be trained."""
+    profile = contexts[0].profile
+    if any(c.profile != profile for c in contexts):
+        raise ValueError("publish_study: every context must have the same profile.")
+    runs, missing = [], []
+    for ctx in contexts:
+        with cache.local_only():
+            extras(ctx, progress=False)  # what needs the weights (occlusion curves, ranked lists, CAM), while here
+            for grid, cfg in ctx.runs():
+                res = cache.lookup_local(cfg)
+                (runs if res is not None else missing).append((ctx, grid, cfg, res))
+    if missing:
+        ctx, grid, cfg, _ = missing[0]
+        raise ValueError(f"{len(missing)} runs of the study are not trained here (first: [{grid}] {cfg.name()}); "
+                         f"train them first: python -m henetlib study --profile {profile} --seeds "
+                         f"{','.join(map(str, ctx.seeds))}{'' if ctx.finetune else ' --from-scratch'}.")
+    dest = cache.published_root() / profile
+    tmp = staging_folder(cache.published_root(), profile, folders=())
+    records = []
+    for ctx, grid, cfg, res in runs:
+        for name in SMALL_FILES:
+            if (res.folder / name).exists():
+                (tmp / res.key).mkdir(exist_ok=True)
+                shutil.copyfile(res.folder / name, tmp / res.key / name)
+        records.append({"key": res.key, "grid": grid, "name": res.name, "seed": cfg.seed,
+                        "regime": "fine-tuned" if ctx.finetune else "from scratch", "hardware": res.hardware,
+                        "threads": res.threads, "git_commit": res.git_commit, "code_version": res.code_version,
+                        "created": res.created})
+    seeds = sorted({s for c in contexts for s in c.seeds})
+    prov = {**provenance(profile), "multi_seed": True, "seeds": seeds,
+            "regimes": sorted({r["regime"] for r in records}), "command": command,
+            "runs": len(records), "hardware_of_runs": sorted({r["hardware"] for r in records}),
+            "threads_of_runs": sorted({r["threads"] for r in records}),
+            "code_versions": sorted({r["code_version"] for r in records}),
+            "train_seconds": round(sum(r.train_seconds for *_, r in runs), 1), "records": records}
+    (tmp / "PROVENANCE.json").write_text(json.dumps(prov, indent=1) + "\n")
+    swap_in(tmp, dest)
+    cache.forget_published(profile)
+    logger.info("[publish] %d runs of %s (seeds %s, %s) -> %s", len(records), profile, seeds,
+                ", ".join(prov["regimes"]), dest)
+    return dest
 
 
 def provenance(profile: str) -> dict[str, Any]:

@@ -31,7 +31,15 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
-from henetlib.engine.cache import Result, dataset_for, lookup, published_root
+from henetlib.engine.cache import (
+    Result,
+    dataset_for,
+    local_only,
+    lookup,
+    published_root,
+    published_seeds,
+    sweep,
+)
 from henetlib.study import dryrun, tables
 from henetlib.study.grids import ORDER, regime_name
 from henetlib.study.pages import SUMMARY, update_headline, write_index
@@ -81,6 +89,8 @@ def prefill(stems: list[str], params: dict, jobs: int = 2) -> dict[str, list[Res
         if missing:
             logger.info("[train] %d runs of the study to train in %d shards", missing, jobs)
             _train_shards(params, jobs)
+    if set(grids) >= set(ORDER):
+        train_fresh(params, jobs)
     out = {}
     for name in grids:
         t0 = time.time()
@@ -89,11 +99,34 @@ def prefill(stems: list[str], params: dict, jobs: int = 2) -> dict[str, list[Res
     return out
 
 
+def train_fresh(params: dict, jobs: int = 2) -> int:
+    """Train this machine's own seed 0 of every configuration where a published multi-seed study exists (the
+    notebooks render the published one; the reproduction check compares these fresh runs with it). Returns
+    how many runs were missing here."""
+    ctx = _context(params)
+    if not published_seeds(ctx.profile) or ctx.overrides or ctx.data_root:
+        return 0
+    fresh = {**params, "seeds": [0]}
+    fctx = _context(fresh)
+    with local_only():
+        missing = _missing_runs(fctx)
+        if missing:
+            logger.info("[train] %d fresh runs (seed 0) for the reproduction check", missing)
+            if jobs > 1 and _on_cpu(params["device"]):
+                _train_shards(fresh, jobs, local=True)
+            else:
+                runs = fctx.runs()
+                for (grid, _), res in zip(runs, sweep([c for _, c in runs], progress=True), strict=True):
+                    if grid == "fig5":
+                        tables.fig5_curve(fctx, res)
+    return missing
+
+
 def _context(params: dict) -> tables.StudyContext:
     """The study the notebooks will see: the same resolution of the same parameters as their setup call."""
     return tables.StudyContext.from_parameters(
         params["profile"], params["device"], params.get("data_root") or "", params.get("dataset") or "",
-        tuple(params.get("seeds") or (0,)), params.get("regime") or "default", params.get("pretrained") or "",
+        params.get("seeds") or (0,), params.get("regime") or "default", params.get("pretrained") or "",
         params.get("overrides") or {})
 
 
@@ -111,8 +144,9 @@ def _on_cpu(device: str) -> bool:
     return pick_device(device).type == "cpu"
 
 
-def _train_shards(params: dict, jobs: int) -> None:
-    """``jobs`` processes of ``python -m henetlib study --shard i/jobs``; raises if one fails."""
+def _train_shards(params: dict, jobs: int, local: bool = False) -> None:
+    """``jobs`` processes of ``python -m henetlib study --shard i/jobs``; raises if one fails. ``local``: they
+    ignore published results (train this machine's own runs)."""
 
     ctx = _context(params)
     cmd = [sys.executable, "-m", "henetlib", "study", "--profile", ctx.profile, "--device", ctx.device,
@@ -124,7 +158,8 @@ def _train_shards(params: dict, jobs: int) -> None:
     for key, value in ctx.overrides.items():
         cmd += ["--pretrained", str(value)] if key == "pretrained" else [SHARD_FLAGS[key], str(value)]
     threads = str(max(1, (os.cpu_count() or jobs) // jobs))
-    env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+    env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
+           **({"HENET_NO_PUBLISHED": "1"} if local else {})}
     t0 = time.time()
     procs = [subprocess.Popen([*cmd, "--shard", f"{i}/{jobs}"], env=env, cwd=str(REPO_ROOT))
              for i in range(1, jobs + 1)]
@@ -221,6 +256,27 @@ def record(reports: Path, stem: str, inputs: dict, outputs: list[str], seconds: 
 # Phase 2: the notebooks
 
 
+# the notebooks' kernel (their kernelspec's name; make env installs it into .venv): not "python3", which a
+# Jupyter outside .venv maps to its own Python, without henetlib
+KERNEL = "henet-study"
+KERNEL_DISPLAY_NAME = "Python 3.11 (henet-study)"
+
+
+def _kernel() -> str:
+    """:data:`KERNEL`, installed into this Python's prefix first where it is missing (an environment built
+    without make env, or before the kernel had its own name)."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        KernelSpecManager().get_kernel_spec(KERNEL)
+    except NoSuchKernel:
+        from ipykernel.kernelspec import install
+
+        logger.info("installing the notebooks' kernel %r into %s", KERNEL, sys.prefix)
+        install(kernel_name=KERNEL, display_name=KERNEL_DISPLAY_NAME, prefix=sys.prefix)
+    return KERNEL
+
+
 def _kernel_manager_class():
     """Kernels talk over IPC sockets named after this worker process: two workers starting kernels at the
     same moment cannot pick the same TCP ports (which deadlocked parallel runs), and nothing is on TCP."""
@@ -253,9 +309,12 @@ def _execute(nb: str, out: str, params: dict) -> tuple[str, float, str | None, l
     # a notebook's sliders need a kernel: executed here, it draws its static figure instead (unless asked)
     if "interactive" in pm.inspect_notebook(nb) and "interactive" not in params:
         params = {**params, "interactive": False}
+    # the kernel writes where this study reads; a kernel without the variable (JupyterLab's) writes into
+    # figures/interactive/ (henetlib.output.export.choose_figures_dir)
+    os.environ["HENET_FIGURES_DIR"] = str(figures_dir())
     try:
         pm.execute_notebook(nb, out, parameters=params, cwd=str(Path(nb).parent), progress_bar=False,
-                            kernel_name="python3", kernel_manager_class=_kernel_manager_class(),
+                            kernel_name=_kernel(), kernel_manager_class=_kernel_manager_class(),
                             start_timeout=120)
     except pm.PapermillExecutionError as e:
         return Path(nb).stem, time.time() - t0, f"cell {e.exec_count}: {e.ename}: {e.evalue}", []
@@ -275,7 +334,7 @@ def notebook_parameters(profile: str = DEFAULT_PROFILE, device: str = "auto", da
                         extra: dict | None = None) -> dict[str, Any]:
     """The parameters every study notebook takes (what papermill passes; see their ``parameters`` cells)."""
     params = {"profile": profile, "device": device, "data_root": str(data_root) if data_root else "", "dataset": "",
-              "seeds": [0], "regime": "default", "pretrained": "", "overrides": {}, **(extra or {})}
+              "seeds": "published", "regime": "default", "pretrained": "", "overrides": {}, **(extra or {})}
     if isinstance(params["seeds"], tuple):
         params["seeds"] = list(params["seeds"])  # papermill passes lists (the StudyContext checks the values)
     return params
@@ -283,7 +342,7 @@ def notebook_parameters(profile: str = DEFAULT_PROFILE, device: str = "auto", da
 
 def quick_parameters(params: dict) -> dict[str, Any]:
     """A dry run's parameters: the first seed, and every run cut to one epoch of :data:`QUICK_STEPS` steps."""
-    return {**params, "seeds": list(params["seeds"][:1]),
+    return {**params, "seeds": [0],
             "overrides": {**params["overrides"], "epochs": 1, "max_steps": QUICK_STEPS}}
 
 

@@ -19,10 +19,9 @@ import pandas as pd
 
 from henetlib import paper
 from henetlib.data.datasets import ReIDDataset, check_dataset_name
-from henetlib.engine.cache import Result, dataset_for, published_provenance, run, sweep
+from henetlib.engine.cache import Result, dataset_for, published_provenance, published_seeds, run, sweep
 from henetlib.engine.config import PROFILES, TrainConfig, make_config
 from henetlib.engine.regime import RULE, regime_of
-from henetlib.engine.regime import summarise as regime_summary
 from henetlib.method.losses import loss_names
 from henetlib.method.model import feature_dim_of, layout_name, read_backbone_state
 from henetlib.output import prose
@@ -44,7 +43,7 @@ from henetlib.study.grids import (
     table3_stripes,
     table4_configs,
 )
-from henetlib.study.noise_model import NoiseStatus
+from henetlib.study.noise_model import NoiseStatus, kind_of
 from henetlib.study.noise_model import status as noise_status
 from henetlib.system.caches import CACHES
 from henetlib.system.runtime import hardware_string
@@ -98,12 +97,16 @@ class StudyContext:
         if self.finetune:
             make_config(self.profile, finetune=True)  # its error for a profile without a pretrained regime
         seeds = self.seeds
+        if isinstance(seeds, str) and seeds.strip().lower() == "published":
+            # the published multi-seed study's seeds where it applies (the profile's own data and settings)
+            own = not self.data_root and not self.overrides
+            seeds = list((published_seeds(self.profile) if own else ()) or (0,))
         if isinstance(seeds, str):  # papermill's -p passes "[0, 1]" or "0,1" as text
             seeds = [int(x) for x in re.findall(r"-?\d+", seeds)]
         elif isinstance(seeds, int):
             seeds = [seeds]
         if not seeds or not all(isinstance(x, int) and not isinstance(x, bool) for x in seeds):
-            raise ValueError(f"seeds must be a non-empty list of integers such as [0, 1, 2], got {self.seeds!r} "
+            raise ValueError(f"seeds must be a non-empty list of integers such as [0, 1, 2], or \"published\", got {self.seeds!r} "
                              "(papermill: -y 'seeds: [0, 1, 2]'; CLI: --seeds 0,1,2).")
         self.seeds = tuple(seeds)
         if self.dataset_name:
@@ -160,8 +163,31 @@ class StudyContext:
         return hardware_string(self.device)
 
     def caption(self, results: list[Result] | None = None, extra: str = "") -> str:
-        hw = sorted({r.hardware for r in results}) if results else [self.hardware()]
-        seeds = f"seeds {', '.join(map(str, self.seeds))}"
+        """A table's or figure's caption after its lead (prose.with_lead, where it is saved): ``extra`` (what is
+        particular to it), then what ours rest on (runs, seeds, regimes, queries scored, what the intervals
+        carry) and a pointer to the methods note, which this writes beside the figures: the provenance is
+        stated once there rather than opening every caption."""
+        results = list(results or [])
+        prose.write_methods_note(self.methods_note())
+        sizes = [r.distributed.get("world_size", 1) for r in results]
+        if any(n > 1 for n in sizes):
+            extra = (f"{extra} {sum(n > 1 for n in sizes)} of {len(sizes)} runs were trained with DDP on "
+                     f"{', '.join(str(n) for n in sorted(set(sizes)) if n > 1)} processes (global batch "
+                     "P x processes x K; docs/SCALING.md).").strip()
+        return prose.figure_caption(extra, prose.rests_on(results, self.profile, self.seeds, self.noise_words(),
+                                                          here=self.hardware()))
+
+    def noise_words(self) -> str:
+        """What the intervals carry, in a few words (the methods note says it in full)."""
+        if len(self.seeds) > 1:
+            return "queries and seeds"
+        st = self.noise()
+        return "queries and training noise" if st.usable and st.model is not None else "queries only"
+
+    def methods_note(self) -> str:
+        """The provenance behind every caption of this study (``METHODS_NOTE.md``): data set, hardware, how the
+        runs start and how long they train, what the intervals carry, the regime rule, and where published
+        results come from."""
         if len(self.seeds) > 1:
             spread = " and seeds."
         else:
@@ -172,23 +198,16 @@ class StudyContext:
                           f"other columns: queries only) ({st.note}).")
             else:
                 spread = " only: no seed-noise model applies, so training noise is not included."
-        notes = [f"{seeds}.", "± is half the 95% bootstrap interval over queries" + spread]
-        sizes = [r.distributed.get("world_size", 1) for r in results or []]
-        if any(n > 1 for n in sizes):
-            notes.append(f"{sum(n > 1 for n in sizes)} of {len(sizes)} runs were trained with DDP on "
-                         f"{', '.join(str(n) for n in sorted(set(sizes)) if n > 1)} processes (global batch "
-                         "P x processes x K; docs/SCALING.md).")
-        if results:
-            notes.append(f"Regime check: {regime_summary([regime_of(r.regime) for r in results])} "
-                         f"({RULE.describe()}).")
-        pub = [r for r in results or [] if r.published]
-        if pub:
-            prov = published_provenance(self.profile)
-            notes.append(f"Rendered from published results ({len(pub)} of {len(results)} runs), trained on "
-                         f"{prov.get('hardware', '?')} at commit {prov.get('git_commit', '?')}, "
-                         f"{prov.get('date', '?')[:10]}; nothing was trained here.")
-        return prose.caption(self.profile, self.dataset().name, "; ".join(hw), " ".join(notes + [extra]).strip(),
-                       start=self.start())
+        prov = published_provenance(self.profile)
+        pub = (f"Runs of profile '{self.profile}' not trained here are rendered from published results, trained on "
+               f"{prov.get('hardware', '?')} at commit {prov.get('git_commit', '?')}, "
+               f"{str(prov.get('date', '?'))[:10]}; each caption says how many of its runs are published."
+               if prov else "")
+        seeds = f"Seeds {', '.join(map(str, self.seeds))}."
+        return prose.methods_note(prose.caption(self.profile, self.dataset().name, self.hardware(), seeds,
+                                                start=self.start()),
+                                  intervals="± is half the 95% bootstrap interval over queries" + spread,
+                                  rule=RULE.describe(), published=pub)
 
     def start(self) -> str | None:
         """How the runs start and how long they train, from the resolved configuration (for captions)."""
@@ -260,11 +279,14 @@ def paper_rows(table: str) -> dict[str, dict[str, float]]:
 
 
 def add_intervals(summ: pd.DataFrame, by: list[str], per_query: dict[tuple, list], metrics=("R1", "mAP"),
-                  n_boot: int = 1000, seed_var: dict | None = None, group: str = "trained") -> pd.DataFrame:
+                  n_boot: int = 1000, seed_var: dict | None = None, groups: dict | str = "none",
+                  clusters: np.ndarray | None = None) -> pd.DataFrame:
     """Add ``<m>_lo`` / ``<m>_hi`` (95% bootstrap interval over queries, and over seeds when several) for
     each metric, from the per-query vectors of each row's results (``per_query[row key] = [seed dicts]``).
     ``seed_var``: ``{(group, metric): SeedVariance}`` of one configuration's score (a noise model's
-    ``config_vars()``), added to a one-seed row's interval; rows with several seeds use their own spread."""
+    ``config_vars()``), added to a one-seed row's interval; rows with several seeds use their own spread.
+    ``groups``: each row key's noise kind (or one kind for all); ``clusters``: each query's identity, which the
+    bootstrap resamples."""
     out = summ.copy()
     for m in metrics:
         lo, hi = [], []
@@ -272,13 +294,24 @@ def add_intervals(summ: pd.DataFrame, by: list[str], per_query: dict[tuple, list
             key = tuple(row[c] for c in by)
             pqs = per_query.get(key if len(by) > 1 else key[0], [])
             if pqs and all(pqs):
+                group = groups if isinstance(groups, str) else groups.get(key if len(by) > 1 else key[0], "none")
                 sv = (seed_var or {}).get((group, m)) if len(pqs) == 1 else None  # R1_occluded: none estimated
-                iv = interval(pqs, m, n_boot=n_boot, seed_var=sv)
+                iv = interval(pqs, m, n_boot=n_boot, seed_var=sv, clusters=clusters)
                 lo.append(iv.lo), hi.append(iv.hi)
             else:
                 lo.append(np.nan), hi.append(np.nan)
         out[f"{m}_lo"], out[f"{m}_hi"] = lo, hi
     return out
+
+
+def _kinds_of(rows: list[tuple], n_keys: int = 1) -> dict:
+    """Each row key's noise kind (erasing or none), from its configuration."""
+    return {(r[0] if n_keys == 1 else tuple(r[:n_keys])): kind_of(r[-1]) for r in rows}
+
+
+def query_pids(ctx: StudyContext) -> np.ndarray:
+    """Each query's identity, in query order (the bootstrap's clusters)."""
+    return np.array([q.pid for q in ctx.dataset().query])
 
 
 def _per_query_of(rows: list[tuple], results: list[Result], n_keys: int = 1) -> dict[tuple, list]:
@@ -309,7 +342,7 @@ def _table(ctx: StudyContext, rows: list[tuple], table: str, label: str, progres
     results = sweep([r[-1] for r in rows], progress=progress)
     df = results_frame(rows, results, [label, "seed"])
     summ = add_intervals(summarise(df, [label, "FD"]), [label], _per_query_of(rows, results),
-                         seed_var=ctx.seed_vars())
+                         seed_var=ctx.seed_vars(), groups=_kinds_of(rows), clusters=query_pids(ctx))
     summ = with_regime(summ, [label], rows, results)
     return side_by_side(summ, paper_rows(table), label, ["R1", "mAP"]), results
 
@@ -335,7 +368,8 @@ def table1(ctx: StudyContext, progress: bool = True) -> tuple[pd.DataFrame, list
     results = sweep([r[-1] for r in rows], progress=progress)
     df = results_frame(rows, results, ["Method", "seed"])
     summ = add_intervals(summarise(df, ["Method", "FD"], metrics=("R1", "mAP")), ["Method"],
-                         _per_query_of(rows, results), seed_var=ctx.seed_vars())
+                         _per_query_of(rows, results), seed_var=ctx.seed_vars(), groups=_kinds_of(rows),
+                         clusters=query_pids(ctx))
     summ = with_regime(summ, ["Method"], rows, results)
     for c in ("R1", "mAP"):
         summ[f"{c} (paper)"] = summ["Method"].map(lambda m, c=c: paper.TABLE1[m]["r1" if c == "R1" else c])
@@ -349,7 +383,8 @@ def fig4(ctx: StudyContext, probs: tuple[float, ...] | None = None,
     results = sweep([r[-1] for r in rows], progress=progress)
     df = results_frame(rows, results, ["method", "p", "seed"])
     summ = summarise(df, ["method", "p"], metrics=("R1", "mAP", "R1_occluded", "mAP_occluded"))
-    summ = add_intervals(summ, ["method", "p"], _per_query_of(rows, results, 2), seed_var=ctx.seed_vars())
+    summ = add_intervals(summ, ["method", "p"], _per_query_of(rows, results, 2), seed_var=ctx.seed_vars(),
+                         groups=_kinds_of(rows, 2), clusters=query_pids(ctx))
     return with_regime(summ, ["method", "p"], rows, results), results
 
 
@@ -388,6 +423,6 @@ def fig5(ctx: StudyContext, levels: tuple[float, ...] | None = None, train_p: fl
     by = ["trained_with", "test_occlusion", "level"]
     summ = summarise(df.drop(columns=["per_query"]), by, metrics=("R1", "mAP"))
     pq = {k: list(g["per_query"]) for k, g in df.groupby(by, sort=False)}
-    summ = add_intervals(summ, by, pq, seed_var=ctx.seed_vars(), group="occlusion")
+    summ = add_intervals(summ, by, pq, seed_var=ctx.seed_vars(), groups="occlusion", clusters=query_pids(ctx))
     summ.attrs["per_query"] = pq
     return summ, results

@@ -11,11 +11,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from henetlib import paper
 from henetlib.method.rpe import ErasingConfig
 from henetlib.study import grids
 
-EQUIV_MARGIN = 1.0  # points of R1 / mAP: "similar" (F4c) and "nearly reaches the peak" (T2b); docs/READINGS.md
-SPEED_TOLERANCE = 0.05  # relative: two measured speeds closer than this are a tie (timing noise)
+# Margins relative to the effect at stake, fixed before any multi-seed result was read (docs/READINGS.md):
+# "nearly reaches the peak" (T2b): P(1,2,3) keeps at least NEARLY of the gain P(1) -> P(1,2,3,4) (two thirds:
+# below the paper's own 75% mAP, so that the reading does not contradict the table it describes);
+# "a similar performance against RE" (F4c): RPE(40) within SIMILAR x RE's own gain over no erasing of RE.
+NEARLY = 2 / 3
+SIMILAR = 0.5
 
 # ---------------------------------------------------------------------------------------------------------
 # Claims as data
@@ -23,15 +28,16 @@ SPEED_TOLERANCE = 0.05  # relative: two measured speeds closer than this are a t
 
 @dataclass(frozen=True)
 class Row:
-    """One contrast: ``sum(w * score[key])``. ``direction`` +1 / -1 is the side of 0 the sentence puts it on
-    (0 for an equivalence, tested against ``margin``). ``scale``: the contrast's units per point (a slope over
-    a range of x is 1 point per ``1 / range``), so that "what it would take" sizes a 1-point effect."""
+    """One contrast: ``sum(w * score[key])``. ``direction`` +1 / -1 is the side of 0 the sentence puts it on.
+    A margin relative to another effect is part of the weights (non-inferiority, each half of an equivalence),
+    so every row is one one-sided test. ``scale``: the contrast's units per point (a slope over a range of x is
+    1 point per ``1 / range``), so that "what it would take" sizes a 1-point effect."""
 
     label: str
     weights: tuple[tuple[object, float], ...]
     direction: int = 1
-    margin: float | None = None
     scale: float = 1.0
+    test: str = ""  # the test, in words, where the claim's kind does not say it (non-inferiority, TOST halves)
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,9 @@ def _name(key) -> str:
     return str(key)
 
 
+name_of = _name  # how a configuration key reads in tables: ("RE", 0.5) -> "RE@0.5"
+
+
 def _slope_weights(xs: Sequence[float]) -> np.ndarray:
     x = np.asarray(xs, dtype=np.float64)
     d = x - x.mean()
@@ -91,6 +100,13 @@ _FIG5_TESTS = ["RE", "RPE(20)", "RE+RPE(20)"]
 _PEERS_V = ["AlignedReID", "PCB", "HPM", "MGN", "HENet(Base)", "HENet(+Losses)"]
 
 
+def _t2_kept(metric: str) -> float:
+    """The share of the P(1) -> P(1,2,3,4) gain that the paper's own P(1,2,3) keeps (Table 2)."""
+    t = {k: dict(zip(("FD", "R1", "R5", "R10", "mAP"), v, strict=True)) for k, v in paper.TABLE2.items()}
+    one, three, four = t[(1,)][metric], t[(1, 2, 3)][metric], t[(1, 2, 3, 4)][metric]
+    return (three - one) / (four - one)
+
+
 def fig4_labels() -> list[str]:
     return [ErasingConfig(m, 0.5, n).label() for m, n in grids.FIG4_METHODS]
 
@@ -112,13 +128,6 @@ def build_claims(fig4_probs: dict[str, tuple[float, ...]], fig5_levels: tuple[fl
     add("T1b", "table1", "the network can get the best performance when both the components are applied "
         "simultaneously", "552-554", "difference", "+Both beats each of the other three HENet rows.",
         [_diff("HENet(+Both)", x) for x in _H[:3]])
-    add("T1c", "table1", "our method has the highest ES which means that HENet is more suitable for practical "
-        "application", "572-573", "es",
-        "Testable part: ES(+Both) above the other HENet rows, with ES (eqs. 10-11) computed among the four "
-        "HENet rows from our R1/mAP and the paper's FD, V, S (M1, M2 chosen among those four). The paper "
-        "column is the same quantity from the paper's R1/mAP, not its published ES (chosen among eight "
-        "models: M1 = HPM, M2 = AlignedReID). ES against the other methods needs their accuracy: out of scope.",
-        [_diff("HENet(+Both)", x) for x in _H[:3]])
     # Section 4.5: measured V and S of Table 1's models (engine.efficiency.measure_table1)
     quote_vs = ("AlignedReID (Zhang et al., 2017) has the minimum model size and the maximum speed while HPM "
                 "(Fu et al., 2018) is in contrast")
@@ -129,8 +138,8 @@ def build_claims(fig4_probs: dict[str, tuple[float, ...]], fig5_levels: tuple[fl
         [_diff(x, "AlignedReID", f"V: AlignedReID < {x}") for x in others]
         + [_diff("HPM", x, f"V: HPM > {x}") for x in _PEERS_V if x != "HPM"])
     add("E1b", "table1", quote_vs, "693-695", "efficiency",
-        f"Speed S (batch-1 frames per second, measured here): AlignedReID above, HPM below every other model; "
-        f"speeds within {SPEED_TOLERANCE:.0%} of each other count as a tie (unresolved).",
+        "Speed S (batch-1 frames per second, measured here): AlignedReID above, HPM below every other model; "
+        "each comparison decided only when the 95% interval over interleaved repeated timings excludes 0.",
         [_diff("AlignedReID", x, f"S: AlignedReID > {x}") for x in others]
         + [_diff(x, "HPM", f"S: HPM < {x}") for x in _PEERS_V if x != "HPM"])
     add("E2", "table1", "our model has an equilibrium size", "696", "efficiency",
@@ -143,9 +152,14 @@ def build_claims(fig4_probs: dict[str, tuple[float, ...]], fig5_levels: tuple[fl
         "quantity", "586-588", "trend",
         "The least-squares slope of the score over the number of partial branches (1-4), P(1) .. P(1,2,3,4): > 0.",
         [_trend(t2, [1, 2, 3, 4], "slope over branch count 1-4", 1)])
-    add("T2b", "table2", "nearly reaches the peak when quantity equals three", "588-589", "equivalence",
-        f"P(1,2,3) within ±{EQUIV_MARGIN:g} point of P(1,2,3,4) (the paper's own gaps are 0.40 R1, 0.96 mAP).",
-        [Row("P(1,2,3,4) ≈ P(1,2,3)", (("P(1,2,3,4)", 1.0), ("P(1,2,3)", -1.0)), 0, EQUIV_MARGIN)])
+    add("T2b", "table2", "nearly reaches the peak when quantity equals three", "588-589", "non-inferiority",
+        f"P(1,2,3) keeps more than {NEARLY:.0%} of the gain from P(1) to P(1,2,3,4): P(1,2,3) - P(1) > "
+        f"{NEARLY:.2f} x (P(1,2,3,4) - P(1)), one-sided. 'Nearly reaches' bounds P(1,2,3) from below only; the "
+        f"margin is a share of the effect at stake, not fixed points (the paper's own table keeps "
+        f"{_t2_kept('R1'):.0%} R1 and {_t2_kept('mAP'):.0%} mAP).",
+        [Row(f"P(1,2,3) keeps > {NEARLY:.0%} of the P(1)->P(1,2,3,4) gain",
+             (("P(1,2,3)", 1.0), ("P(1,2,3,4)", -NEARLY), ("P(1)", NEARLY - 1.0)), 1,
+             test=f"non-inferiority: P(1,2,3) - P(1) > {NEARLY:.2f} x (P(1,2,3,4) - P(1))")])
     # Table 3
     add("T3a", "table3", "combining any two branches obtains a better performance than each single branch",
         "598-599", "difference",
@@ -178,9 +192,16 @@ def build_claims(fig4_probs: dict[str, tuple[float, ...]], fig5_levels: tuple[fl
         "no-erasing baseline cancels, so this is also the slope of RPE's gain).",
         [_trend([(m, 0.5) for m in rpe_n], ns, "RPE(N)@0.5: slope over N", 1)] if all(
             0.5 in fig4_probs.get(m, ()) for m in rpe_n) else [])
+    re5, rpe40, none = ("RE", 0.5), ("RPE(40)", 0.5), ("RE", 0.0)
     add("F4c", "fig4", "a similar performance against RE when N=40", "664-665", "equivalence",
-        f"RPE(40) and RE at p = 0.5 within ±{EQUIV_MARGIN:g} point (two one-sided tests).",
-        [Row("RPE(40)@0.5 ≈ RE@0.5", ((("RPE(40)", 0.5), 1.0), (("RE", 0.5), -1.0)), 0, EQUIV_MARGIN)])
+        f"RPE(40) and RE at p = 0.5 within {SIMILAR:g} x RE's own gain over no erasing, by two one-sided tests "
+        "(both rows must hold). The margin is a share of the effect at stake: RE's gain over no erasing.",
+        [Row(f"RPE(40)@0.5 - RE@0.5 < {SIMILAR:g} x (RE@0.5 - none)",
+             ((rpe40, 1.0), (re5, -1.0 - SIMILAR), (none, SIMILAR)), -1,
+             test=f"equivalence, upper half: RPE(40) - RE < {SIMILAR:g} x (RE - none)"),
+         Row(f"RPE(40)@0.5 - RE@0.5 > -{SIMILAR:g} x (RE@0.5 - none)",
+             ((rpe40, 1.0), (re5, -1.0 + SIMILAR), (none, -SIMILAR)), 1,
+             test=f"equivalence, lower half: RPE(40) - RE > -{SIMILAR:g} x (RE - none)")])
     add("F4d", "fig4", "this approach obtains a much better improvement than any single method", "668-669",
         "difference",
         "RE+RPE(20) beats each of the five single methods (RE, RPE(10/20/30/40)) at p = 0.5 (the point the text "
@@ -200,8 +221,6 @@ def build_claims(fig4_probs: dict[str, tuple[float, ...]], fig5_levels: tuple[fl
     lv = tuple(sorted(fig5_levels))
     occ = [x for x in lv if x > 0]
     if len(lv) >= 2:
-        top = lv[-1]
-
         def slope(model, test):
             return _slope_weights(lv), [(model, test, x) for x in lv]
 
@@ -245,15 +264,20 @@ def build_claims(fig4_probs: dict[str, tuple[float, ...]], fig5_levels: tuple[fl
             [Row(f"RE+RPE(20) > {m} under {t}", tuple([(("RE+RPE(20)", t, x), 1.0 / len(occ)) for x in occ]
                                                        + [((m, t, x), -1.0 / len(occ)) for x in occ]), 1)
              for m in _FIG5_MODELS[:3] for t in _FIG5_TESTS])
+        occ_w = _slope_weights(occ) if len(occ) >= 2 else None
         rows = []
         for m in _FIG5_MODELS[:3]:
             for t in _FIG5_TESTS:
-                w = drop_w(m, t, [top]) + [(k, -v) for k, v in drop_w("RE+RPE(20)", t, [top])]
-                rows.append(Row(f"drop({m}) > drop(RE+RPE(20)) at level {top:g} under {t}", tuple(w), 1))
-        add("F5e", "fig5", "especially when the occlusion level is large", "683-684", "drop",
-            "The RE+RPE(20) model's lead grows with the level: at the largest level, its drop from its own clean "
-            "score is below each other model's (a claim about degradation is about the drop, not the raw "
-            "score).", rows)
+                if occ_w is None:
+                    continue
+                w = ([(("RE+RPE(20)", t, x), float(v)) for x, v in zip(occ, occ_w, strict=True)]
+                     + [((m, t, x), -float(v)) for x, v in zip(occ, occ_w, strict=True)])
+                rows.append(Row(f"lead of RE+RPE(20) over {m} under {t}: slope over level", tuple(w), 1,
+                                scale=1.0 / (occ[-1] - occ[0])))
+        add("F5e", "fig5", "especially when the occlusion level is large", "683-684", "trend",
+            "The RE+RPE(20) model's lead over each other model grows with the occlusion level: the least-squares "
+            "slope of (RE+RPE(20)'s score - the other model's) over the occluded levels, under each test-time "
+            "occlusion, > 0.", rows)
     return out
 
 
@@ -265,7 +289,12 @@ OUT_OF_SCOPE = [
     OutOfScope("O2", "our approach outperforms others on mAP: 87.2%, 78.9%, and 66.5% for Market1501, "
                "DukeMTMC-ReID, and CUHK03 respectively", "546-548", "As O1."),
     OutOfScope("O3", "our approach has a higher ES than other epoch-making methods", "753",
-               "ES needs each method's R1/mAP on Market-1501 (as O1); the part among HENet's rows is T1c."),
+               "ES needs each method's R1/mAP on the same data (as O1)."),
+    OutOfScope("O8", "our method has the highest ES which means that HENet is more suitable for practical "
+               "application", "572-573",
+               "The sentence compares HENet with the other methods of Table 1, whose accuracy on our data we do not "
+               "have (as O1). ES among HENet's own rows would restate T1b (the rows share FD, V and S in pairs), "
+               "so it is not scored."),
     OutOfScope("O4", "and a relatively faster speed", "696-697",
                "No comparator is named ('relatively faster' than what?); the speed ranking AlignedReID/HPM is E1b."),
     OutOfScope("O5", "the network reaches a relatively good result when N=20", "663-664", "Not comparative."),

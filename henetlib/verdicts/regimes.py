@@ -24,6 +24,10 @@ _CHANGE = {("reproduced", "reproduced"): "holds (reproduced in both)",
 def _change(a: str, b: str) -> str:
     if "not run" in (a, b):
         return "not comparable (runs missing)"
+    if a == b == "untestable here":
+        return "untestable in both (a positive control fails)"
+    if "untestable here" in (a, b):
+        return f"testable only {'fine-tuned' if a == 'untestable here' else 'from scratch'}"
     if (a, b) in _CHANGE:
         return _CHANGE[(a, b)]
     if "unresolved" in (a, b):
@@ -68,6 +72,6 @@ def save_regimes(table: pd.DataFrame, ctx, name: str = "claims_regimes") -> Path
     heads = " ".join(f"{k}: {scoreboard.summary_line(v, ctx.profile)}." for k, v in boards.items())
     cap = (f"The paper's claims on profile '{ctx.profile}' (seeds {', '.join(map(str, ctx.seeds))}), scored on the "
            f"runs from random weights and on the runs fine-tuned from the SynthReID-pretrained backbone "
-           f"(train.FINETUNE). {table.attrs.get('summary', '')}. {heads}")
+           f"(the profile's fine-tuning schedule). {table.attrs.get('summary', '')}. {heads}")
     show = table.drop(columns=["sentence"])
     return save_table(show, name, cap)

@@ -30,6 +30,8 @@ class StudyScores:
     seeds: tuple[int, ...]
     per_query: dict[str, dict] = field(default_factory=dict)
     ident: dict[tuple, str] = field(default_factory=dict)
+    # each query's identity, in query order: the bootstrap resamples identities (their queries are correlated)
+    query_pids: np.ndarray | None = None
     # per grid and key, the regime of each seed's run (henetlib.engine.regime; None: not run)
     regime: dict[str, dict] = field(default_factory=dict)
     _cache: dict = field(default_factory=dict, repr=False)
@@ -45,7 +47,7 @@ class StudyScores:
 
     def subset(self, idx: Sequence[int]) -> StudyScores:
         """The same runs restricted to the seeds at positions ``idx``."""
-        out = StudyScores(tuple(self.seeds[i] for i in idx), ident=dict(self.ident))
+        out = StudyScores(tuple(self.seeds[i] for i in idx), ident=dict(self.ident), query_pids=self.query_pids)
         for g, d in self.per_query.items():
             out.per_query[g] = {k: [lst[i] for i in idx] for k, lst in d.items() if len(lst) == len(self.seeds)}
         for g, d in self.regime.items():
@@ -55,6 +57,18 @@ class StudyScores:
     def regimes(self, grid: str, keys) -> list[str]:
         """The regimes of every run behind ``keys`` (all seeds); runs that predate the check: "unknown"."""
         return [r for k in keys for r in self.regime.get(grid, {}).get(k, []) if r is not None]
+
+    def kind(self, grid: str, key) -> str:
+        """The noise kind of a configuration: "occlusion" (a Fig. 5 cell), "erasing" (trained with RE, RPE
+        or both) or "none" (trained without erasing). Erasing runs vary more from seed to seed."""
+        if grid == "fig5":
+            return "occlusion"
+        ident = self.ident.get((grid, key))
+        try:
+            erasing = json.loads(ident).get("erasing", "none") if ident else "none"
+        except ValueError:
+            erasing = "none"
+        return "none" if erasing == "none" else "erasing"
 
     def n_queries(self) -> int | None:
         for g in self.per_query.values():
@@ -75,7 +89,7 @@ def collect(ctx, grids: set[str] | None = None, train: bool = True, progress: bo
     rows whose runs are missing are left out (their rows: "not run")."""
 
     grids = {"table1", "table2", "table3", "table4", "fig4", "fig5"} if grids is None else grids
-    out = StudyScores(tuple(ctx.seeds))
+    out = StudyScores(tuple(ctx.seeds), query_pids=np.array([q.pid for q in ctx.dataset().query]))
     tables = {"table1": study_grids.table1_configs, "table2": study_grids.table2_configs, "table3": study_grids.table3_configs,
               "table4": study_grids.table4_configs, "fig4": study_grids.fig4_configs}
     for grid, fn in tables.items():

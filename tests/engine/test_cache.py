@@ -142,8 +142,26 @@ def test_published_results_are_found_by_identity_and_never_retrained(isolated_di
     assert cache.published_index("test") == {} and cache.lookup(cfg, ds) is None
 
 
+def test_published_first_unless_asked_for_this_machines_runs(isolated_dirs, monkeypatch):
+    """The published study is what every clone renders: it shadows a local run of the same configuration;
+    HENET_SOURCE=local and local_only() put this machine's runs first."""
+    cfg = make_config("test", device="cpu")
+    ds = cache.dataset_for(cfg)
+    local = cache.run(cfg, progress=False)
+    _publish_fake(cfg, ds)
+    assert cache.lookup(cfg, ds).published and cache.lookup(cfg, ds).metrics["R1"] == 42.0
+    assert cache.lookup_local(cfg, ds).key == local.key
+    with cache.local_only():
+        assert not cache.lookup(cfg, ds).published
+    assert cache.lookup(cfg, ds).published  # restored after the block
+    monkeypatch.setenv("HENET_SOURCE", "local")
+    assert not cache.lookup(cfg, ds).published
+    assert local.threads >= 1
+
+
 def test_profile_of_and_a_damaged_published_index(isolated_dirs):
     assert cache.profile_of(make_config("test", device="cpu", seed=3)) == "test"
+    assert cache.profile_of(make_config("smoke", finetune=True)) == "smoke"  # either regime of a profile
     assert cache.profile_of(make_config("smoke", erasing="rpe")) == "smoke"
     assert cache.profile_of(make_config("test", epochs=2)) is None  # overrides changed the profile's settings
     bad = cache.published_root() / "test" / "x" / "result.json"

@@ -1,7 +1,12 @@
 """Tables and figures written atomically: a table's .md and .tex, a figure's .pdf, .png, caption beside it
-(never drawn into it), parts of a tall figure as pages, and names a table and a figure never share."""
+(never drawn into it), parts of a tall figure as pages, names a table and a figure never share, and where a
+notebook kernel writes them."""
 
+import logging
 import re
+import shutil
+import subprocess
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -9,6 +14,8 @@ import pytest
 from PIL import Image
 
 from henetlib.output import export, style
+from henetlib.system import files
+from henetlib.system.files import REPO_ROOT
 
 
 def test_save_figure_puts_caption_beside_not_inside(tmp_path):
@@ -19,7 +26,9 @@ def test_save_figure_puts_caption_beside_not_inside(tmp_path):
     assert len(fig.texts) == n_texts  # nothing drawn into the image
     assert (tmp_path / "f.caption.txt").read_text().strip() == "Our caption."
     tex = (tmp_path / "f.tex").read_text()
-    assert "\\begin{figure*}" in tex and "\\includegraphics[width=\\linewidth]{f}" in tex and "Our caption." in tex
+    # the text width, shrunk (keepaspectratio) only if it and its caption would not fit a page
+    assert "\\begin{figure*}" in tex and "\\includegraphics[width=\\linewidth," in tex and "keepaspectratio]{f}" in tex
+    assert "Our caption." in tex
     w, h = Image.open(tmp_path / "f.png").size
     assert (w, h) == (round(7.0 * style.DPI), round(2.0 * style.DPI))
     big = plt.figure(figsize=(11, 4))
@@ -74,3 +83,59 @@ def test_an_unchanged_figure_is_byte_identical_and_one_without_caption_warns(tmp
         export.save_figure(fig, "b", folder=tmp_path)
     assert not (tmp_path / "b.caption.txt").exists() and (tmp_path / "b.pdf").exists()
     plt.close("all")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Where a notebook kernel writes: figures/interactive/ unless make reproduce or HENET_FIGURES=paper says figures/
+
+
+@pytest.fixture
+def clone(tmp_path, monkeypatch):
+    """A stand-in clone (figures_dir()'s default lies under it) and a fresh kernel's environment: neither
+    HENET_FIGURES_DIR nor HENET_FIGURES set, nothing chosen yet."""
+    monkeypatch.setattr(files, "REPO_ROOT", tmp_path)
+    for env in (export.FIGURES_DIR_ENV, export.FIGURES_ENV):
+        monkeypatch.setenv(env, "")  # so that monkeypatch restores the variable after the test
+        monkeypatch.delenv(env)
+    monkeypatch.setattr(export, "_chosen", None)
+    return tmp_path
+
+
+def _save() -> Path:
+    return export.save_table(pd.DataFrame({"a": [1.0]}), "t", "c")
+
+
+def test_an_interactive_kernel_writes_outside_the_committed_figures(clone, monkeypatch, caplog):
+    with caplog.at_level(logging.INFO, logger=export.__name__):
+        assert export.choose_figures_dir() == clone / "figures" / "interactive"
+    assert caplog.messages == ["Tables and figures go to figures/interactive/ (git-ignored; HENET_FIGURES=paper "
+                               "writes the paper's figures/)."]
+    assert _save() == clone / "figures" / "interactive" / "t.md"
+    assert [p.name for p in (clone / "figures").iterdir()] == ["interactive"]
+    assert export.choose_figures_dir() == clone / "figures" / "interactive"  # the setup cell run again
+    # the opt-in, set in the same kernel before the setup cell runs again
+    monkeypatch.setenv(export.FIGURES_ENV, "paper")
+    assert export.choose_figures_dir() == clone / "figures"
+    assert _save() == clone / "figures" / "t.md"
+    assert export.choose_figures_dir("from-scratch") == clone / "figures" / "from-scratch"  # as reproduce has it
+    monkeypatch.setenv(export.FIGURES_ENV, "papers")
+    with pytest.raises(ValueError, match="HENET_FIGURES='papers'"):
+        export.choose_figures_dir()
+    monkeypatch.delenv(export.FIGURES_ENV)
+    assert export.choose_figures_dir() == clone / "figures" / "interactive"
+
+
+def test_make_reproduces_kernels_write_the_paper_figures(clone, monkeypatch):
+    """make reproduce names the folder for its kernels (HENET_FIGURES_DIR, the study's figures/ or a regime's
+    folder); the kernel keeps it, whatever HENET_FIGURES says."""
+    monkeypatch.setenv(export.FIGURES_DIR_ENV, str(clone / "figures"))
+    monkeypatch.setenv(export.FIGURES_ENV, "interactive")
+    assert export.choose_figures_dir() == clone / "figures"
+    assert _save() == clone / "figures" / "t.md"
+
+
+@pytest.mark.skipif(shutil.which("git") is None or not (REPO_ROOT / ".git").exists(), reason="not a git clone")
+def test_the_interactive_folder_is_git_ignored():
+    rel = (REPO_ROOT / "figures" / export.INTERACTIVE / "t.md").relative_to(REPO_ROOT)
+    assert subprocess.run(["git", "check-ignore", "-q", str(rel)], cwd=REPO_ROOT).returncode == 0
+    assert subprocess.run(["git", "check-ignore", "-q", "figures/t.md"], cwd=REPO_ROOT).returncode == 1

@@ -1,6 +1,8 @@
-"""Every kind of table and figure ``henetlib.output`` writes compiles with pdflatex from the driver, with no
-box wider than the text by more than a few points, and no Type 3 font in the PDFs."""
+"""Every kind of table and figure ``henetlib.output`` writes compiles with pdflatex from the driver (two passes),
+fits its page (no box wider or taller than the page, no float too large for it), prints every quotation mark
+as one, and no PDF has a Type 3 font; the check itself catches each of these faults."""
 
+import re
 import shutil
 import subprocess
 
@@ -59,6 +61,8 @@ def test_escape_and_numbers():
     assert latex.latex_number("+2.23") == "$+2.23$"
     assert latex.latex_number("P(1,2)") is None
     assert latex.latex_cell(float("nan")) == "--"
+    assert latex.latex_escape("café naïve") == "café naive"  # an accent T1 lacks: its base letter
+    assert latex.latex_escape("a ☃ b") == f"a {latex.UNMAPPED} b"  # no mapping: a boxed "?", which the check finds
 
 
 def test_protocol_columns_in_rank_order_and_readable_names():
@@ -79,6 +83,34 @@ def test_table_environments():
     # few rows of long wrapped text would make a float taller than a page: a longtable too
     prose = pd.DataFrame({"claim": [f"C{i}" for i in range(12)], "sentence": ["word " * 60] * 12})
     assert "\\begin{longtable}" in latex.latex_table(prose, "c", "prose")
+    # 30 rows fit a float, but not three column groups of them stacked (fig4_claims was 225 pt too tall)
+    stacked = _board(30).assign(**{f"extra column {k}": "some words of text" for k in range(6)})
+    tex = latex.latex_table(formats.claims_table(stacked).join(stacked.filter(like="extra")), "c", "stacked")
+    assert "\\begin{table" not in tex and tex.count("\\begin{longtable}") >= 2
+    assert "Table~\\ref{tab:stacked}, continued: columns, part 2" in tex
+
+
+def test_every_column_group_repeats_the_columns_that_name_a_row():
+    occl = pd.DataFrame({"trained_with": ["none"] * 3 + ["RE"] * 3, "test_occlusion": ["RE"] * 6,
+                         "level": [0.0, 0.5, 1.0] * 2, "R1": [70.0, 40.0, 20.0] * 2, "R1_lo": [66.0, 36.0, 16.0] * 2,
+                         "R1_hi": [74.0, 44.0, 24.0] * 2, "mAP": [50.0, 30.0, 10.0] * 2,
+                         "mAP_lo": [46.0, 26.0, 6.0] * 2, "mAP_hi": [54.0, 34.0, 14.0] * 2})
+    wide = formats.fig5_table(occl).assign(**{f"R1 under X{k}": "70.00 ± 4.00" for k in range(8)})
+    tex = latex.latex_table(wide, "c", "f5")
+    heads = [h for h in tex.splitlines() if h.startswith("trained with")]
+    assert len(heads) >= 2 and all(h.startswith("trained with & level &") for h in heads)
+    # no narrow key names every row (a claim has several rows): a row number leads every group
+    rows = latex.latex_table(formats.claims_table(_board(12)).assign(more="text " * 12, other="words " * 12), "c", "r")
+    assert rows.count("\\begin{tabular}") >= 2 and all(
+        h.startswith("row & claim") for h in rows.splitlines() if h.startswith("row &"))
+
+
+def test_a_figure_shrinks_to_fit_its_page_with_its_caption():
+    tex = latex.figure_tex("tall", "A caption. " * 40, 3.3)
+    m = re.search(r"includegraphics\[width=([\d.]+)pt,height=(\d+)pt,keepaspectratio\]", tex)
+    assert m and float(m.group(1)) == pytest.approx(3.3 * 72.27, abs=0.1)  # a column figure keeps its width
+    assert float(m.group(2)) < latex.FLOAT_HEIGHT_PT - 100  # and leaves room for a long caption
+    assert "width=\\linewidth" in latex.figure_tex("wide", "c", 7.0)
 
 
 @needs_pdflatex
@@ -99,11 +131,15 @@ def test_every_table_and_figure_compiles_without_overfull_boxes(tmp_path):
     export.save_figure(plots.bar_chart(pd.DataFrame({"L": ["a", "b"], "R1": [1.0, 2.0], "mAP": [1.0, 2.0],
                                                       "R1 (paper)": [3.0, 4.0], "mAP (paper)": [3.0, 4.0]}), "L"),
                        "f_bars", "Bars", folder=tmp_path)
+    # a one-column figure as tall as a page, with a long caption (fig3_rpe was 3.3 pt too tall)
+    tall, ax = style.figure("one", style.MAX_HEIGHT)
+    ax.plot([0, 1], [0, 1])
+    export.save_figure(tall, "f_tall", "A long caption that takes several lines. " * 12, folder=tmp_path)
     plt.close("all")
-    names += ["f_one", "f_forest", "f_bars"]
+    names += ["f_one", "f_forest", "f_bars", "f_tall"]
     res = latex.check_latex(tmp_path, names, TOLERANCE_PT, workdir=tmp_path / "build")
-    assert res["ok"], (res["overfull"], res["log"])
-    assert res["pdf"].stat().st_size > 0
+    assert res["ok"], (res["problems"], res["log"])
+    assert res["pdf"].stat().st_size > 0 and res["passes"] >= 2  # a longtable aligns on the second pass
 
 
 @pytest.mark.skipif(shutil.which("pdffonts") is None, reason="pdffonts (poppler-utils) is absent")
@@ -119,8 +155,40 @@ def test_pdf_fonts_are_not_type3(tmp_path):
 def test_check_latex_catches_overfull_and_unicode(tmp_path):
     (tmp_path / "wide.tex").write_text("\\begin{tabular}{l}\\rule{700pt}{1pt}\\\\\\end{tabular}\n")
     (tmp_path / "mark.tex").write_text("A raw mark: ✓\n")
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
     wide = latex.check_latex(tmp_path, ["wide"], workdir=tmp_path / "a")
     assert not wide["ok"] and max(wide["overfull"]) > 100
     assert not latex.check_latex(tmp_path, ["mark"], workdir=tmp_path / "b")["ok"]
+
+
+@needs_pdflatex
+def test_check_latex_catches_what_runs_off_the_page(tmp_path):
+    # a float taller than the page: LaTeX only warns, and the float's end is lost
+    (tmp_path / "float.tex").write_text("\\begin{table*}[tbp]\\centering\\rule{1pt}{800pt}\\caption{c}\\end{table*}\n")
+    (tmp_path / "vbox.tex").write_text("\\vbox to 10pt{\\hrule height 60pt}\n")
+    res = latex.check_latex(tmp_path, ["float"], workdir=tmp_path / "a")
+    assert not res["ok"] and any("too large for its page" in p for p in res["problems"])
+    res = latex.check_latex(tmp_path, ["vbox"], workdir=tmp_path / "b")
+    assert not res["ok"] and any("taller than the page" in p for p in res["problems"])
+
+
+@needs_pdflatex
+def test_no_quotation_mark_prints_as_a_question_mark(tmp_path):
+    """Every claims table quotes the paper's sentences with curly quotes: each becomes LaTeX's own quote, and
+    the check fails a file where an escape turned one into "?" (as an old escape did)."""
+    board = _board(6)
+    sentences = pd.DataFrame({"claim": board["claim"], "sentence": [
+        f"“the network’s ‘best’ result {i}” (l. {600 + i})" for i in range(6)], "verdict": board["verdict"]})
+    export.save_table(sentences, "t_claims", "Claims quoting “the paper”.", folder=tmp_path)
+    (tmp_path / "rows_claims.tex").write_text(latex.latex_table(formats.claims_table(board).assign(
+        comparison=["“a” > “b”"] * 6), "Rows “quoted”.", "rows_claims"))
+    for f in tmp_path.glob("*claims.tex"):
+        tex = f.read_text()
+        assert latex.source_problems(tex) == [] and "?" not in tex.replace("? unresolved", "")
+        assert "``" in tex and "''" in tex
+    res = latex.check_latex(tmp_path, ["t_claims", "rows_claims"], workdir=tmp_path / "a")
+    assert res["ok"], res["problems"]
+    (tmp_path / "old_claims.tex").write_text("?the network performance gradually increases? (l. 659-662)\n")
+    (tmp_path / "box.tex").write_text(f"a snowman {latex.UNMAPPED}\n")
+    res = latex.check_latex(tmp_path, ["old_claims", "box"], workdir=tmp_path / "b")
+    assert not res["ok"] and any("quotation mark" in p for p in res["problems"])
+    assert any("no LaTeX mapping" in p for p in res["problems"])

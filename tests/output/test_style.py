@@ -36,4 +36,5 @@ def test_series_styles_cycle_and_the_axes_follow_them():
     style.use_style()
     cycle = list(mpl.rcParams["axes.prop_cycle"])
     assert len(cycle) == n and cycle[2] == style.series_style(2)  # plt.plot's defaults are series_style's
-    assert set(style.VERDICT_STYLE) == {"reproduced", "contradicted", "unresolved", "not run"}
+    assert set(style.VERDICT_STYLE) == {"reproduced", "contradicted", "unresolved", "untestable here", "calibration",
+                                        "not run"}

@@ -12,7 +12,7 @@ def _model(**kw) -> noise_model.NoiseModel:
     base = dict(profile="test", profile_settings=noise_model._profile_settings("test"), overrides={},
                 code_version=cache.code_version(), dataset="x", dataset_fingerprint="fp", seeds=[0, 1, 2, 3, 4],
                 git_commit="abc", date="2026-11-25T10:00:00",
-                estimates={"trained": {"R1": {"var": 9.0, "df": 100.0, "var_within": 16.0, "configs": 30},
+                estimates={"none": {"R1": {"var": 9.0, "df": 100.0, "var_within": 16.0, "configs": 30},
                                        "mAP": {"var": 4.0, "df": 100.0}}})
     return noise_model.NoiseModel(**{**base, **kw})
 
@@ -23,10 +23,10 @@ def test_status_current_stale_and_not_applicable(tmp_path, monkeypatch):
     assert not noise_model.status(ctx, p).usable and "query-level only" in noise_model.status(ctx, p).note
     _model().save(p)
     st = noise_model.status(ctx, p)
-    assert st.usable and not st.stale and st.seed_vars()[("trained", "mAP")].var == 4.0
+    assert st.usable and not st.stale and st.seed_vars()[("none", "mAP")].var == 4.0
     assert noise_model.NoiseModel.load(p).seeds == [0, 1, 2, 3, 4]  # provenance round trip
-    cv = st.config_vars()[("trained", "R1")]
-    assert cv.var == 16.0 and cv.df == 30 * 4 and st.config_vars()[("trained", "mAP")] is None
+    cv = st.config_vars()[("none", "R1")]
+    assert cv.var == 16.0 and cv.df == 30 * 4 and st.config_vars()[("none", "mAP")] is None
     _model(code_version="000000000000").save(p)
     st = noise_model.status(ctx, p)
     assert st.usable and st.stale and "STALE" in st.note  # code changed: used, and said
@@ -56,10 +56,10 @@ def test_each_regime_has_its_own_noise_model(tmp_path, monkeypatch):
 
 def test_a_model_without_an_estimate_gives_none():
     m = _model(seeds=[0, 1, 2])
-    sv = m.seed_variance("trained", "R1")
+    sv = m.seed_variance("none", "R1")
     assert isinstance(sv, SeedVariance) and (sv.var, sv.df) == (9.0, 100.0) and "3 seeds" in sv.source
-    assert m.seed_variance("occlusion", "R1") is None and m.config_variance("trained", "mAP") is None
-    assert m.config_variance("trained", "R1").df == 30 * (3 - 1)
+    assert m.seed_variance("occlusion", "R1") is None and m.config_variance("none", "mAP") is None
+    assert m.config_variance("none", "R1").df == 30 * (3 - 1)
 
 
 def test_the_noise_folder_follows_the_published_folder(tmp_path, monkeypatch):

@@ -74,3 +74,21 @@ def test_what_can_be_trained_here_and_what_is_available(isolated_dirs, monkeypat
     assert not publish.can_train(tables.StudyContext("gpu", "cpu"))  # ResNet50 on a CPU: hours
     monkeypatch.setattr(cache, "train", lambda *a, **k: pytest.fail("trained"))
     assert publish.available_results(tables.StudyContext("test", "cpu")) == []
+
+
+def test_publish_study_copies_every_run_with_its_provenance_and_never_weights(isolated_dirs, monkeypatch):
+    ctx = tables.StudyContext("test", "cpu", seeds=(0,))
+    runs = ctx.runs(("table4",))
+    monkeypatch.setattr(tables.StudyContext, "runs", lambda self, grids=None: runs)
+    with pytest.raises(ValueError, match="not trained here"):
+        publish.publish_study([ctx])
+    for _, cfg in runs:
+        cache.run(cfg, progress=False)
+    dest = publish.publish_study([ctx], "the command")
+    prov = json.loads((dest / "PROVENANCE.json").read_text())
+    assert prov["multi_seed"] and prov["seeds"] == [0] and prov["runs"] == len(runs) == len(prov["records"])
+    assert prov["command"] == "the command" and all(r["threads"] >= 1 for r in prov["records"])
+    assert not list(dest.rglob("*.pt"))
+    assert cache.published_seeds("test") == (0,)
+    found = cache.lookup(runs[0][1], cache.dataset_for(runs[0][1]))
+    assert found.published

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from types import SimpleNamespace
 
+import pandas as pd
 import papermill as pm
 import pytest
 
@@ -237,7 +238,33 @@ def test_bad_notebook_parameters_fail_with_the_clis_message(isolated_dirs, param
         return  # one kernel start is enough to show papermill's side
     with pytest.raises(pm.PapermillExecutionError) as e:
         pm.execute_notebook(str(nb), str(isolated_dirs / "out.ipynb"), parameters=params, cwd=str(nb.parent),
-                            progress_bar=False, kernel_name="python3")
+                            progress_bar=False, kernel_name=reproduce._kernel())
     assert message in e.value.evalue and e.value.ename in ("ValueError", "DataError")
 
 
+def test_notebook_kernels_are_the_study_kernel_writing_the_study_figures(monkeypatch, tmp_path):
+    """Each notebook runs on the henet-study kernel (the notebooks' kernelspec), and its kernel inherits the
+    folder this study reads: its tables land in figures/, where a JupyterLab kernel's would land in
+    figures/interactive/ (tests/output/test_export.py)."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    from henetlib.output import export
+    from henetlib.system import files
+
+    monkeypatch.setattr(files, "REPO_ROOT", tmp_path)  # figures_dir() is tmp_path/figures: no variable set
+    monkeypatch.setenv("HENET_FIGURES_DIR", "")
+    monkeypatch.delenv("HENET_FIGURES_DIR")
+    monkeypatch.setattr(export, "_chosen", None)
+    saved = []
+
+    def kernel(nb, out, kernel_name, **kw):  # what the notebook's setup call and a save do in its kernel
+        export.choose_figures_dir()
+        saved.append((kernel_name, export.save_table(pd.DataFrame({"a": [1.0]}), "t", "c")))
+        Path(out).write_bytes(Path(nb).read_bytes())
+
+    monkeypatch.setattr(pm, "execute_notebook", kernel)
+    nb = REPO_ROOT / "notebooks" / "01_structure_analysis.ipynb"
+    _, _, err, written = reproduce._execute(str(nb), str(tmp_path / "01.ipynb"), {})
+    assert err is None and saved == [("henet-study", tmp_path / "figures" / "t.md")]
+    assert set(written) == {"t.md", "t.tex"}
+    assert KernelSpecManager().get_kernel_spec(reproduce.KERNEL).display_name == reproduce.KERNEL_DISPLAY_NAME

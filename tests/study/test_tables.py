@@ -1,6 +1,7 @@
 """The study's tables as data: the notebooks' parameters (StudyContext), a table trained and set beside the
 paper's, intervals with and without the seed-noise model, captions, and a damaged model retrained once."""
 
+import re
 import warnings
 
 import numpy as np
@@ -28,11 +29,16 @@ def test_table4_sets_ours_beside_the_papers(table4_study):
     assert set(df["regime"]) <= {"from scratch", "not converged", "paper"} and df["fit mAP"].notna().all()
 
 
-def test_a_caption_says_what_the_numbers_come_from(table4_study):
+def test_a_caption_says_what_the_numbers_rest_on(table4_study):
     caption = table4_study.caption
-    assert caption.startswith("Ours: profile 'test', data set synthreid-tiny, measured on ")
-    assert "seeds 0." in caption and "training noise is not included" in caption
-    assert "Regime check:" in caption and "Runs: 1 P x K epochs from random weights." in caption
+    # what is plotted leads (prose.with_lead, where it is saved); the provenance is in the methods note
+    assert caption.startswith("Ours rest on 8 runs of profile test, seed 0: ")
+    assert re.search(r"R1 and mAP over \d+ of \d+ queries \(\d+ without a cross-camera match\)", caption)
+    assert "95% intervals over queries only" in caption and caption.endswith("METHODS_NOTE.md.")
+    note = (table4_study.root / "figures" / "METHODS_NOTE.md").read_text()
+    assert "Ours: profile 'test', data set synthreid-tiny, measured on " in note
+    assert "Seeds 0." in note and "training noise is not included" in note
+    assert "Regime check." in note and "Runs: 1 P x K epochs from random weights." in note
 
 
 def test_paper_rows_and_summaries():
@@ -100,7 +106,8 @@ def test_captions_say_whether_training_noise_is_in_the_intervals(isolated_dirs, 
     monkeypatch.setenv("HENET_NOISE_DIR", str(isolated_dirs / "noise"))
     ctx = tables.StudyContext("test", "cpu")
     assert ctx.seed_vars() == {}
-    assert "training noise is not included" in ctx.caption()
+    assert "intervals over queries only" in ctx.caption()
+    assert "training noise is not included" in ctx.methods_note()
 
 
 def test_damaged_model_is_retrained_when_the_caller_decides(isolated_dirs):

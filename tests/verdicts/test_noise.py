@@ -2,6 +2,8 @@
 drift test, the estimate from a study's scores, the check configurations, and verdicts compared between two
 boards, each on a synthetic case with a known answer."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -69,10 +71,28 @@ def _scores(sd, seeds=(0, 1, 2, 3, 4), rng=None):
 
 def test_estimate_from_scores_recovers_the_training_noise():
     est = noise.estimate_from_scores(_scores(2.0))
-    sv = est[("trained", "mAP")]
+    sv = est[("none", "mAP")]
     assert sv.df == (11 - 1) * (5 - 1)  # 12 keys, one shared: 11 configurations
     assert sv.var == pytest.approx(4.0, rel=0.5)
     assert noise.estimate_from_scores(_scores(2.0, seeds=(0,))) == {}
+
+
+def test_erasing_runs_get_their_own_seed_variance():
+    """Configurations trained with erasing are pooled apart from those without: here they vary 3x as much."""
+    data = _scores(1.0)
+    rng = np.random.default_rng(5)
+    base = np.asarray(data.per_query["table3"]["G1"][0]["ap"])
+    for i in range(6):
+        key = ("RE", 0.25 * (i + 1))
+        lst = []
+        for _ in data.seeds:
+            ap = np.clip(base + rng.normal(0, 3.0 / 100), 0, 1)
+            lst.append({"first_rank": np.where(ap > 0.5, 1, 2).tolist(), "ap": ap.tolist()})
+        data.per_query.setdefault("fig4", {})[key] = lst
+        data.ident[("fig4", key)] = json.dumps({"erasing": "re", "erasing_p": key[1]})
+    est = noise.estimate_from_scores(data)
+    assert est[("erasing", "mAP")].df == (6 - 1) * (5 - 1)
+    assert est[("erasing", "mAP")].var > 4 * est[("none", "mAP")].var
 
 
 def test_check_configs_are_chosen_from_the_claims_alone():
