@@ -177,7 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     common(ps)
     ps.add_argument("--seeds", default="0,1,2,3,4")
     ps.add_argument("--regimes", default="both", choices=("both", "default"),
-                    help="both regimes (fine-tuned and from scratch), or the profile's default only")
+                    help="both regimes (fine-tuned and from scratch), or one: the profile's default, or the one "
+                         "--finetune / --from-scratch names")
+    _add_regime(ps)
     ip = sub.add_parser("import-published", help="unpack a publish archive into published/<profile>/")
     ip.add_argument("archive", type=Path)
     ip.add_argument("--profile", default="gpu")

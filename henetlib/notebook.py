@@ -240,16 +240,24 @@ class Efficiency:
 
 def measure_efficiency(device: str = "auto", input_height: int = 384, input_width: int = 128,
                        batch: int | None = None, repeats: int = 3, cuda_graphs: bool = False,
-                       refresh: bool = False) -> Efficiency:
+                       refresh: bool = False, profile: str | None = None) -> Efficiency:
     """V, S and throughput of Table 1's models on this machine (cached per machine and settings unless
-    ``refresh``). ``batch`` None: 256 on CUDA, 8 on a CPU; on CUDA more warm-up and inner repeats."""
+    ``refresh``). ``batch`` None: 256 on CUDA, 8 on a CPU; on CUDA more warm-up and inner repeats.
+
+    With ``profile``, the measurement published with that profile's study is used where it exists (the same
+    numbers on every clone, like the rest of the study), unless ``refresh`` asks to measure here."""
     import torch
 
+    pub = efficiency.published_measurement(profile) if profile and not refresh else None
+    if pub is not None and tuple(pub["input_size"]) == (input_height, input_width):
+        meas = {k: efficiency.Measurement(**v) for k, v in pub["measurements"].items()}
+        return Efficiency(meas, pub["hardware"], tuple(pub["input_size"]), pub["batch"])
     on_cuda = torch.cuda.is_available() and device != "cpu"
     batch = batch or (256 if on_cuda else 8)
     meas = efficiency.measure_table1(device, (input_height, input_width), batch=batch, repeats=repeats,
                                      warmup=3 if on_cuda else 1, inner=5 if on_cuda else 1, cuda_graphs=cuda_graphs,
                                      refresh=refresh)
+    efficiency.save_latest(meas, hardware_string(device), (input_height, input_width), batch)
     return Efficiency(meas, hardware_string(device), (input_height, input_width), batch)
 
 

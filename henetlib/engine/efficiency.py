@@ -25,6 +25,7 @@ from scipy import stats as sps
 from tqdm.auto import tqdm
 
 from henetlib import paper
+from henetlib.engine.cache import prefer_published, published_root
 from henetlib.method.model import HENet
 from henetlib.method.model import inference_parameters as model_inference_parameters
 from henetlib.method.peers import PAPER_COUNT_READINGS, PEERS
@@ -476,3 +477,26 @@ FIG1_DIFFERENCES = (
     "four HENet rows: the other methods were not trained here, so we have no accuracy of ours for them, and "
     "our speeds (other hardware, batch 1, float32) are not comparable with the paper's TITAN X speeds, hence "
     "a panel of their own. +RPE and +Both change training only: they share V and S with Base and +Losses.")
+
+
+PUBLISHED_NAME = "efficiency.json"  # beside a published study: the Table 1 measurement its verdicts used
+
+
+def published_measurement(profile: str) -> dict | None:
+    """The Table 1 measurement published with ``profile``'s study (``published/<profile>/efficiency.json``:
+    hardware, input size, batch and every model's :class:`Measurement`), or None."""
+    f = published_root() / profile / PUBLISHED_NAME
+    if not prefer_published() or not f.exists():
+        return None
+    return json.loads(f.read_text())
+
+
+LATEST = "latest.json"  # results/efficiency/: the measurement notebook 07 last showed, in the published form
+
+
+def save_latest(meas: dict[str, Measurement], hardware: str, input_size: tuple[int, int], batch: int) -> Path:
+    """Record the measurement notebook 07 shows (what ``publish-study`` publishes beside the study)."""
+    f = results_dir() / "efficiency" / LATEST
+    atomic_write_json(f, {"hardware": hardware, "input_size": list(input_size), "batch": batch,
+                          "measurements": {k: v.as_dict() for k, v in meas.items()}})
+    return f

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from henetlib.data.staging import staging_folder, swap_in
-from henetlib.engine import cache
+from henetlib.engine import cache, efficiency
 from henetlib.engine.config import TrainConfig, make_config
 from henetlib.output import cam
 from henetlib.study import grids
@@ -123,16 +123,20 @@ def publish_study(contexts: list[StudyContext], command: str = "") -> Path:
                          f"{','.join(map(str, ctx.seeds))}{'' if ctx.finetune else ' --from-scratch'}.")
     dest = cache.published_root() / profile
     tmp = staging_folder(cache.published_root(), profile, folders=())
+    tmp.mkdir(parents=True, exist_ok=True)
     records = []
     for ctx, grid, cfg, res in runs:
         for name in SMALL_FILES:
             if (res.folder / name).exists():
-                (tmp / res.key).mkdir(exist_ok=True)
+                (tmp / res.key).mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(res.folder / name, tmp / res.key / name)
         records.append({"key": res.key, "grid": grid, "name": res.name, "seed": cfg.seed,
                         "regime": "fine-tuned" if ctx.finetune else "from scratch", "hardware": res.hardware,
                         "threads": res.threads, "git_commit": res.git_commit, "code_version": res.code_version,
                         "created": res.created})
+    latest = results_dir() / "efficiency" / efficiency.LATEST  # the Table 1 measurement notebook 07 showed
+    if latest.exists():
+        shutil.copyfile(latest, tmp / efficiency.PUBLISHED_NAME)
     seeds = sorted({s for c in contexts for s in c.seeds})
     prov = {**provenance(profile), "multi_seed": True, "seeds": seeds,
             "regimes": sorted({r["regime"] for r in records}), "command": command,

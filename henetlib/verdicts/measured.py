@@ -9,22 +9,29 @@ import json
 
 import numpy as np
 
-from henetlib.engine.efficiency import graphs_differing_from_paper, speed_difference
+from henetlib.engine.efficiency import (
+    LATEST,
+    graphs_differing_from_paper,
+    published_measurement,
+    speed_difference,
+)
 from henetlib.system.files import results_dir
 from henetlib.verdicts.claims import Row
 
 
-def efficiency_measurements() -> dict | None:
-    """The newest Table 1 measurement cached on this machine (:func:`henetlib.engine.efficiency.measure_table1`,
-    run by notebook 07), or None. Never measures: timing here would share the CPU with other notebooks."""
-    files = sorted((results_dir() / "efficiency").glob("*.json"), key=lambda f: f.stat().st_mtime, reverse=True)
-    for f in files:
+def efficiency_measurements(profile: str | None = None) -> dict | None:
+    """The Table 1 measurement the efficiency rows are scored on: the one published with ``profile``'s study
+    (the same on every clone), else the one notebook 07 last showed on this machine; None when neither exists.
+    Never measures: timing here would share the CPU with other notebooks."""
+    pub = published_measurement(profile) if profile else None
+    if pub is not None:
+        return pub["measurements"]
+    f = results_dir() / "efficiency" / LATEST
+    if f.exists():
         try:
-            d = json.loads(f.read_text())
-        except ValueError:
-            continue
-        if d and all(isinstance(v, dict) and "fps_batch1" in v for v in d.values()):
-            return d
+            return json.loads(f.read_text())["measurements"]
+        except (ValueError, KeyError):
+            return None
     return None
 
 

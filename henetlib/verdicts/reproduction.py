@@ -125,9 +125,10 @@ def check(ctx, published_board: pd.DataFrame | None = None, n_boot: int = 1000) 
     pub_seeds = published_seeds(ctx)
     if not pub_seeds:
         return {"available": False, "why": f"no published multi-seed study for profile '{ctx.profile}'"}
-    published = collect(dataclasses.replace(ctx, seeds=pub_seeds), TRAINED_GRIDS, train=False)
+    grids = TRAINED_GRIDS | {"fig5"}  # Fig. 5's claims too: its cells score the fresh models under occlusion
+    published = collect(dataclasses.replace(ctx, seeds=pub_seeds), grids, train=False)
     with cache.local_only():
-        fresh = collect(dataclasses.replace(ctx, seeds=(0,)), TRAINED_GRIDS, train=False)
+        fresh = collect(dataclasses.replace(ctx, seeds=(0,)), grids, train=False)
     local = [r for g in fresh.per_query.values() for lst in g.values() for r in lst if r]
     if not local:
         return {"available": False, "why": "no fresh runs on this machine (make reproduce trains them)"}

@@ -188,7 +188,7 @@ def scoreboard(ctx, n_boot: int = 1000, claims: list[Claim] | None = None, train
         data = collect(ctx, {c.grid for c in cl if c.kind != "efficiency"}, train=train)
     seed_vars, note = _seed_vars(ctx, data, noise_model)
     sc = Scorer(data, seed_vars, n_boot)
-    meas = efficiency if efficiency is not None else efficiency_measurements()
+    meas = efficiency if efficiency is not None else efficiency_measurements(ctx.profile)
     ctl = {}
     if gate:
         missing = {"table4", "fig4"} - set(data.per_query)
@@ -329,8 +329,8 @@ def _why_unresolved(rec: dict) -> None:
     elif np.isfinite(rec["seeds needed"]):
         rec["why"] = f"needs {int(rec['seeds needed'])} seeds at this query count"
     elif np.isinf(rec["seeds needed"]):
-        rec["why"] = (f"needs more queries: a {abs(effect):.2g}-point effect is below what this test set resolves"
-                      if np.isfinite(effect) else "needs more queries")
+        rec["why"] = ("needs more queries" + (f" (a {abs(effect):.2g}-point effect is below what this test set "
+                                              "resolves, however many seeds)" if np.isfinite(effect) else ""))
     else:
         rec["why"] = "no seed-noise estimate"
 
@@ -383,7 +383,9 @@ def claim_verdicts(board: pd.DataFrame, claims: list[Claim] | None = None) -> pd
             counts = gm["verdict"].value_counts()
             ev.append(f"{m}: " + ", ".join(f"{int(counts[k])} {k}" for k in (*VERDICTS, "calibration")
                                             if k in counts))
-        whys = g.loc[g["verdict"] == "unresolved", "why"].value_counts() if "why" in g else pd.Series(dtype=int)
+        whys = (g.loc[g["verdict"] == "unresolved", "why"].str.replace(r" \(.*", "", regex=True)
+                .str.replace(r"needs \d+ seeds", "needs more seeds", regex=True).value_counts()
+                if "why" in g else pd.Series(dtype=int))
         if v == "unresolved" and len(whys):
             ev.append("unresolved rows: " + ", ".join(f"{int(n)} {w}" for w, n in whys.items()))
         basis = sorted({b for b in g["basis"] if b})
