@@ -41,6 +41,7 @@ CHARS_PER_PT = 1 / 5.1  # characters per pt of line at \normalsize (a caption's 
 UNMAPPED = r"\fbox{?}"  # what an unknown character prints as: visible in print, and found by check_latex
 
 _UNICODE = {"±": r"$\pm$", "−": r"$-$", "–": "--", "—": "---", "✓": r"$\checkmark$", "✗": r"$\times$",
+            "⊘": r"$\oslash$", "◇": r"$\diamond$",
             "×": r"$\times$", "≥": r"$\geq$", "≤": r"$\leq$", "→": r"$\rightarrow$", "…": r"\dots{}",
             "·": r"$\cdot$", "°": r"$^\circ$", "ρ": r"$\rho$", "λ": r"$\lambda$", "≈": r"$\approx$",
             "“": "``", "”": "''", "‘": "`", "’": "'", "„": ",,", "«": "<<", "»": ">>",

@@ -259,3 +259,25 @@ def compare_verdicts(default, reference) -> dict[str, Any]:
             "resolved_default_unresolved_ref": int(((m["verdict"] != "unresolved")
                                                     & (m["verdict_ref"] == "unresolved")).sum()),
             "coverage": float(covered.mean()) if len(m) else float("nan"), "transitions": table}
+
+
+def held_out_check(data, level: float = 0.95) -> dict[str, dict[str, dict[str, float]]]:
+    """How well one configuration's seed variance predicts a new run, per noise kind and metric: seed
+    ``data.seeds[0]`` against the mean of the other seeds, ``z = (x0 - mean(rest)) / sqrt(v (1 + 1/(S - 1)))``
+    with ``v`` pooled from the held-out seeds only (df = C (S - 2)). When the variance is right, the mean of z^2 is
+    about 1 and |z| <= t(df) in about ``level`` of the configurations."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for kind in GROUPS:
+        for m in METRICS:
+            x, _ = per_seed_matrix(data, kind, m)
+            c, s = x.shape
+            if c < 2 or s < 3:
+                continue
+            rest = x[:, 1:]
+            v = float(np.var(rest, axis=1, ddof=1).mean())
+            df = c * (s - 2)
+            z = (x[:, 0] - rest.mean(axis=1)) / np.sqrt(v * (1 + 1 / (s - 1)))
+            t = float(sps.t.ppf(1 - (1 - level) / 2, df))
+            out.setdefault(kind, {})[m] = {"configs": c, "mean_z2": float(np.mean(z**2)),
+                                           "covered": float(np.mean(np.abs(z) <= t)), "sd": float(np.sqrt(v))}
+    return out

@@ -192,3 +192,10 @@ def test_no_quotation_mark_prints_as_a_question_mark(tmp_path):
     res = latex.check_latex(tmp_path, ["old_claims", "box"], workdir=tmp_path / "b")
     assert not res["ok"] and any("quotation mark" in p for p in res["problems"])
     assert any("no LaTeX mapping" in p for p in res["problems"])
+
+
+def test_every_verdict_mark_prints_in_latex():
+    from henetlib.output.formats import VERDICT_MARKS
+
+    for mark in VERDICT_MARKS.values():
+        assert "fbox" not in latex.latex_escape(mark), mark

@@ -93,7 +93,7 @@ def test_table_intervals_add_the_noise_model_to_one_seed_rows():
     pq = {"first_rank": rng.integers(0, 3, 60), "ap": rng.random(60)}
     summ = pd.DataFrame({"Losses": ["a"], "R1": [50.0], "mAP": [40.0]})
     plain = tables.add_intervals(summ, ["Losses"], {"a": [pq]})
-    noisy = tables.add_intervals(summ, ["Losses"], {"a": [pq]}, seed_var={("trained", "R1"): SeedVariance(9.0, 40.0)})
+    noisy = tables.add_intervals(summ, ["Losses"], {"a": [pq]}, seed_var={("none", "R1"): SeedVariance(9.0, 40.0)})
     w = lambda d, m: float(d[f"{m}_hi"].iloc[0] - d[f"{m}_lo"].iloc[0])  # noqa: E731
     # sd 3 points, added in quadrature to the query bootstrap's: sqrt(q^2 + (t * 3)^2) > q
     assert w(noisy, "R1") > w(plain, "R1") + 1.0

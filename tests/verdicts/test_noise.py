@@ -111,3 +111,16 @@ def test_compare_verdicts_counts_flips_and_coverage():
     out = noise.compare_verdicts(default, ref)
     assert out["rows"] == 3 and out["opposite"] == 1 and out["agree"] == 1
     assert out["coverage"] == pytest.approx(2 / 3)
+
+
+def test_held_out_check_is_about_one_when_the_variance_is_right():
+    """Seed 0 against the held-out seeds, scaled by their own spread: mean z^2 near 1 when the runs vary as
+    modelled; far above 1 when seed 0 is shifted."""
+    data = _scores(2.0, seeds=tuple(range(6)), rng=np.random.default_rng(11))
+    res = noise.held_out_check(data)["none"]["mAP"]
+    assert res["configs"] == 11 and 0.2 < res["mean_z2"] < 3.0
+    for lst in data.per_query["table3"].values():
+        lst[0] = {**lst[0], "ap": (np.clip(np.asarray(lst[0]["ap"]) + 0.1, 0, 1)).tolist()}
+    data._cache.clear()
+    shifted = noise.held_out_check(data)["none"]["mAP"]
+    assert shifted["mean_z2"] > 3 * res["mean_z2"] and shifted["covered"] < res["covered"]
