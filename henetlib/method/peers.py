@@ -38,6 +38,14 @@ class GlobalResNet50(nn.Module):
         return F.adaptive_avg_pool2d(self.trunk(x), 1).flatten(1)
 
 
+def _bin_heads(n: int, num_classes: int) -> tuple[nn.ModuleList, nn.ModuleList]:
+    """HPM's per-bin heads: a 1x1 conv from 2048 to 256 channels (BN, ReLU) and a classifier, for each of ``n``
+    bins."""
+    reduce = nn.ModuleList(nn.Sequential(nn.Conv2d(2048, 256, 1, bias=False), nn.BatchNorm2d(256),
+                                         nn.ReLU(inplace=True)) for _ in range(n))
+    return reduce, nn.ModuleList(nn.Linear(256, num_classes) for _ in range(n))
+
+
 class _BinnedResNet50(nn.Module):
     """ResNet50 at last stride 1 whose map is pooled into horizontal bins, each reduced to 256-d."""
 
@@ -46,10 +54,7 @@ class _BinnedResNet50(nn.Module):
         self.bins = bins
         self.pool_max = pool_max
         self.trunk = _resnet50_trunk(1)
-        n = sum(bins)
-        self.reduce = nn.ModuleList(nn.Sequential(nn.Conv2d(2048, 256, 1, bias=False), nn.BatchNorm2d(256),
-                                                  nn.ReLU(inplace=True)) for _ in range(n))
-        self.fc = nn.ModuleList(nn.Linear(256, num_classes) for _ in range(n))
+        self.reduce, self.fc = _bin_heads(sum(bins), num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         fmap = self.trunk(x)
@@ -100,10 +105,7 @@ class HPMPerScale(nn.Module):
             return nn.Sequential(copy.deepcopy(net.layer3[1:]), layer4)
 
         self.branches = nn.ModuleList(branch() for _ in self.bins)
-        n = sum(self.bins)
-        self.reduce = nn.ModuleList(nn.Sequential(nn.Conv2d(2048, 256, 1, bias=False), nn.BatchNorm2d(256),
-                                                  nn.ReLU(inplace=True)) for _ in range(n))
-        self.fc = nn.ModuleList(nn.Linear(256, num_classes) for _ in range(n))
+        self.reduce, self.fc = _bin_heads(sum(self.bins), num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shared = self.encoder(x)
