@@ -4,7 +4,7 @@ A study notebook is a typed ``parameters`` cell, ``ctx = setup(...)``, calls int
 and its plots, with Markdown between them; no logic lives only in a notebook. The calls display what they
 compute (tables, figures, captions) and save it with the same file names as always: under ``figures/`` when
 ``make reproduce`` runs them (or with ``HENET_FIGURES=paper``), under the git-ignored ``figures/interactive/``
-in an interactive session (:func:`henetlib.output.export.choose_figures_dir`).
+in JupyterLab (:func:`henetlib.output.export.choose_figures_dir`).
 
 This module sits on top of the library (beside :mod:`henetlib.cli`): it may import every wing, and nothing in
 the library imports it.

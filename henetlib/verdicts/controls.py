@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from henetlib.engine.config import TrainConfig, make_config
-from henetlib.stats import contrast, draw_design, own_seed_variance, per_query_scores
+from henetlib.stats import paired_difference
 from henetlib.study import grids
 
 N_BOOT = 2000
@@ -115,14 +115,10 @@ def control_interval(with_: Sequence[dict], without: Sequence[dict], pids: Seque
         raise ValueError(f"a control needs the same seeds on both sides, got {len(with_)} and {len(without)}.")
     out = {}
     for metric in ("R1", "mAP"):
-        a = np.stack([per_query_scores(pq, metric) for pq in with_])
-        b = np.stack([per_query_scores(pq, metric) for pq in without])
-        design = draw_design(*a.shape, n_boot, np.random.default_rng(seed), clusters=np.asarray(pids))
-        sv = own_seed_variance(np.stack([np.nanmean(a, axis=1), np.nanmean(b, axis=1)]), "own seeds")
-        iv = contrast({"a": a, "b": b}, {"a": 1.0, "b": -1.0}, design, sv)
+        iv = paired_difference(with_, without, metric, n_boot, seed, clusters=np.asarray(pids))
         out[metric] = {"diff": round(iv.mean, 3), "lo": round(iv.lo, 3), "hi": round(iv.hi, 3),
-                       "n_seeds": a.shape[0], "basis": iv.basis,
-                       "passes": bool(a.shape[0] >= MIN_SEEDS and iv.lo > 0)}
+                       "n_seeds": iv.n_seeds, "basis": iv.basis,
+                       "passes": bool(iv.n_seeds >= MIN_SEEDS and iv.lo > 0)}
     return out
 
 

@@ -144,7 +144,7 @@ def estimate(ctx, train: bool = True, progress: bool = True, data=None) -> Noise
             if x.shape[0] < 2:
                 continue
             var, df, _ = residual_variance(x)
-            within = float(np.var(x, axis=1, ddof=1).mean())
+            within = run_variance(x)
             sv = SeedVariance(var, float(df))
             lo, hi = sv.interval()
             est.setdefault(g, {})[m] = {"var": var, "df": float(df), "sd": float(np.sqrt(var)), "var_ci95": [lo, hi],
@@ -261,6 +261,13 @@ def compare_verdicts(default, reference) -> dict[str, Any]:
             "coverage": float(covered.mean()) if len(m) else float("nan"), "transitions": table}
 
 
+def run_variance(x: np.ndarray) -> float:
+    """ONE run's seed-to-seed variance from ``x`` (C, S), per configuration its score per seed: the mean of the
+    configurations' sample variances (df = C (S - 1)). The seed effect shared by all configurations is
+    included, as it is in a single new run (unlike :func:`residual_variance`, which a contrast needs)."""
+    return float(np.var(np.asarray(x, dtype=np.float64), axis=1, ddof=1).mean())
+
+
 def held_out_check(data, level: float = 0.95) -> dict[str, dict[str, dict[str, float]]]:
     """How well one configuration's seed variance predicts a new run, per noise kind and metric: seed
     ``data.seeds[0]`` against the mean of the other seeds, ``z = (x0 - mean(rest)) / sqrt(v (1 + 1/(S - 1)))``
@@ -274,7 +281,7 @@ def held_out_check(data, level: float = 0.95) -> dict[str, dict[str, dict[str, f
             if c < 2 or s < 3:
                 continue
             rest = x[:, 1:]
-            v = float(np.var(rest, axis=1, ddof=1).mean())
+            v = run_variance(rest)
             df = c * (s - 2)
             z = (x[:, 0] - rest.mean(axis=1)) / np.sqrt(v * (1 + 1 / (s - 1)))
             t = float(sps.t.ppf(1 - (1 - level) / 2, df))

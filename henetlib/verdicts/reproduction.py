@@ -59,7 +59,7 @@ def config_variances(data: StudyScores) -> dict[tuple[str, str], SeedVariance]:
         for m in METRICS:
             x, _ = noise.per_seed_matrix(data, kind, m)
             if x.shape[0] >= 1 and x.shape[1] >= 2:
-                out[(kind, m)] = SeedVariance(float(np.var(x, axis=1, ddof=1).mean()), float(x.shape[0] * (x.shape[1] - 1)),
+                out[(kind, m)] = SeedVariance(noise.run_variance(x), float(x.shape[0] * (x.shape[1] - 1)),
                                               f"{x.shape[1]} published seeds x {x.shape[0]} configurations")
     return out
 

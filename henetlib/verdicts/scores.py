@@ -89,7 +89,7 @@ def collect(ctx, grids: set[str] | None = None, train: bool = True, progress: bo
     rows whose runs are missing are left out (their rows: "not run")."""
 
     grids = {"table1", "table2", "table3", "table4", "fig4", "fig5"} if grids is None else grids
-    out = StudyScores(tuple(ctx.seeds), query_pids=np.array([q.pid for q in ctx.dataset().query]))
+    out = StudyScores(tuple(ctx.seeds), query_pids=study_tables.query_pids(ctx))
     tables = {"table1": study_grids.table1_configs, "table2": study_grids.table2_configs, "table3": study_grids.table3_configs,
               "table4": study_grids.table4_configs, "fig4": study_grids.fig4_configs}
     for grid, fn in tables.items():
