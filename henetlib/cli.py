@@ -313,11 +313,9 @@ def _train_commands(args: argparse.Namespace) -> int:
                     print(f"{done}  {key}  {grid:6s}  {cfg.name()}")
                 print(f"shard {index}/{count}: {len(runs)} runs")
             return 0
-        results = cache.sweep([c for _, c in runs], progress=main)
-        if main:  # Fig. 5's occlusion curves in the shard that trained the model, not serially after the shards
-            for (grid, _), res in zip(runs, results, strict=True):
-                if grid == "fig5":
-                    tables.fig5_curve(ctx, res)
+        # Fig. 5's occlusion curves in the shard that trained the model, not serially after the shards
+        results = tables.train_runs(ctx, runs, progress=main, curves=main)
+        if main:
             print(f"shard {index}/{count}: {len(results)} runs ready in {time.time() - t0:.0f} s; results under "
                   f"{results_dir()}. Render the tables anywhere once every shard is done.", flush=True)
         return 0

@@ -199,31 +199,31 @@ def contrast_interval(estimate: float, draws: np.ndarray, n_seeds: int, sum_w2: 
     and, when given, the seed variance of one configuration: var_seed = sigma2 * sum(w^2) / S (training of
     different configurations is independent given the seed's shared part, which cancels in a contrast whose
     weights sum to zero)."""
-    parts = [] if seed_var is None or not np.isfinite(seed_var.var) else [(seed_var, sum_w2)]
-    return contrast_interval_parts(estimate, draws, n_seeds, parts, level)
-
-
-def contrast_interval_parts(estimate: float, draws: np.ndarray, n_seeds: int,
-                            parts: Sequence[tuple[SeedVariance, float]], level: float = LEVEL) -> Interval:
-    """:func:`contrast_interval` when the configurations of a contrast belong to kinds with their own seed
-    variance (runs with erasing vary more than runs without): ``parts`` pairs each kind's variance with the sum
-    of the squared weights of its configurations, var_seed = sum_kind sigma2_kind * sum(w^2) / S, and the df
-    come from Welch-Satterthwaite over the parts. No parts: the query bootstrap's percentile interval
-    (query-level only)."""
     var_q = float(np.var(draws, ddof=1)) if len(draws) > 1 else 0.0
-    if not parts:
+    if seed_var is None or not np.isfinite(seed_var.var):
         a = (1 - level) / 2
         lo, hi = np.percentile(draws, [100 * a, 100 * (1 - a)])
         return Interval(estimate, float(lo), float(hi), n_seeds, np.sqrt(var_q), np.inf, var_q, 0.0,
                         "query-level only")
-    seed_parts = [(sv.var * w2 / n_seeds, sv.df) for sv, w2 in parts]
-    var_s = float(sum(v for v, _ in seed_parts))
+    var_s = seed_var.var * sum_w2 / n_seeds
     se = float(np.sqrt(var_q + var_s))
-    df = satterthwaite_df([(var_q, np.inf), *seed_parts])
+    df = satterthwaite_df([(var_q, np.inf), (var_s, seed_var.df)])
     t = float(sps.t.ppf(1 - (1 - level) / 2, df)) if np.isfinite(df) else float(sps.norm.ppf(1 - (1 - level) / 2))
-    source = "; ".join(dict.fromkeys(sv.source for sv, _ in parts))
     return Interval(estimate, estimate - t * se, estimate + t * se, n_seeds, se, df, var_q, var_s,
-                    f"query + seed ({source})")
+                    f"query + seed ({seed_var.source})")
+
+
+def pooled_seed_variance(parts: Sequence[tuple[SeedVariance, float]]) -> SeedVariance | None:
+    """One seed variance for a contrast whose configurations belong to kinds with their own (runs with erasing
+    vary more than runs without): ``parts`` pairs each kind's variance with the sum of the squared weights of its
+    configurations; the result, used with ``sum_w2 = 1``, is ``sum_kind sigma2_kind * sum(w^2)`` with
+    Welch-Satterthwaite df over the parts (the same df :func:`contrast_interval` then gets with the query part).
+    None without parts."""
+    if not parts:
+        return None
+    var = float(sum(sv.var * w2 for sv, w2 in parts))
+    df = satterthwaite_df([(sv.var * w2, sv.df) for sv, w2 in parts])
+    return SeedVariance(var, df, "; ".join(dict.fromkeys(sv.source for sv, _ in parts)))
 
 
 def own_seed_variance(per_seed: np.ndarray, source: str = "own seeds") -> SeedVariance | None:

@@ -18,6 +18,7 @@ def staging_folder(root: str | Path, name: str, folders: tuple[str, ...] = REID_
     """A fresh hidden folder in ``root`` for the set ``name`` (this process's own), with ``folders`` made."""
     tmp = Path(root) / f".{name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
     for folder in folders:
         (tmp / folder).mkdir(parents=True)
     return tmp

@@ -123,7 +123,6 @@ def publish_study(contexts: list[StudyContext], command: str = "") -> Path:
                          f"{','.join(map(str, ctx.seeds))}{'' if ctx.finetune else ' --from-scratch'}.")
     dest = cache.published_root() / profile
     tmp = staging_folder(cache.published_root(), profile, folders=())
-    tmp.mkdir(parents=True, exist_ok=True)
     records = []
     for ctx, grid, cfg, res in runs:
         for name in SMALL_FILES:

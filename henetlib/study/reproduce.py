@@ -38,7 +38,6 @@ from henetlib.engine.cache import (
     lookup,
     published_root,
     published_seeds,
-    sweep,
 )
 from henetlib.study import dryrun, tables
 from henetlib.study.grids import ORDER, regime_name
@@ -115,10 +114,7 @@ def train_fresh(params: dict, jobs: int = 2) -> int:
             if jobs > 1 and _on_cpu(params["device"]):
                 _train_shards(fresh, jobs, local=True)
             else:
-                runs = fctx.runs()
-                for (grid, _), res in zip(runs, sweep([c for _, c in runs], progress=True), strict=True):
-                    if grid == "fig5":
-                        tables.fig5_curve(fctx, res)
+                tables.train_runs(fctx, fctx.runs())
     return missing
 
 

@@ -405,6 +405,19 @@ def fig5_curve(ctx: StudyContext, res: Result, levels: tuple[float, ...] | None 
     return retrain_if_damaged(occlusion_curve, res, levels=levels, seed=res.train_config.seed, device=ctx.device)
 
 
+def train_runs(ctx: StudyContext, runs: list[tuple[str, TrainConfig]], progress: bool = True,
+               curves: bool = True) -> list[Result]:
+    """Train (or find) ``runs`` ((grid, config) pairs, as :meth:`StudyContext.runs` gives them), then, with
+    ``curves``, the occlusion curves of the Fig. 5 models among them, in the process that trained them rather
+    than serially afterwards."""
+    results = sweep([c for _, c in runs], progress=progress)
+    if curves:
+        for (grid, _), res in zip(runs, results, strict=True):
+            if grid == "fig5":
+                fig5_curve(ctx, res)
+    return results
+
+
 def fig5(ctx: StudyContext, levels: tuple[float, ...] | None = None, train_p: float = 0.5,
          progress: bool = True) -> tuple[pd.DataFrame, list[Result]]:
     """Fig. 5: models trained with none / RE / RPE / RE+RPE, tested under RE, RPE and RE+RPE occlusion."""

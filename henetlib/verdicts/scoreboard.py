@@ -51,12 +51,12 @@ from henetlib.stats import (
     Interval,
     SeedVariance,
     config_mean,
-    contrast_interval_parts,
+    contrast_interval,
     draw_design,
     draw_means,
     holm,
     one_sided_p,
-    satterthwaite_df,
+    pooled_seed_variance,
     seeds_needed,
 )
 from henetlib.study import noise_model as study_noise_model
@@ -138,15 +138,16 @@ class Scorer:
             self._draws[k] = None if s is None else draw_means(s, self.design())
         return self._draws[k]
 
-    def seed_parts(self, grid: str, row: Row, metric: str) -> list[tuple[SeedVariance, float]]:
-        """(the kind's seed variance, sum of squared weights of the row's configurations of that kind) per noise
-        kind the row touches; empty when any kind has no estimate (the row is then query-level only)."""
+    def seed_var(self, grid: str, row: Row, metric: str) -> SeedVariance | None:
+        """The row's seed variance (used with sum(w^2) = 1): each noise kind's variance weighted by the squared
+        weights of the row's configurations of that kind (:func:`henetlib.stats.pooled_seed_variance`); None
+        when any kind has no estimate (the row is then query-level only)."""
         w2: dict[str, float] = {}
         for k, w in row.weights:
             kind = self.data.kind(grid, k)
             w2[kind] = w2.get(kind, 0.0) + w**2
         parts = [(self.seed_vars.get((kind, metric)), s) for kind, s in w2.items()]
-        return [] if any(sv is None for sv, _ in parts) else parts
+        return None if any(sv is None for sv, _ in parts) else pooled_seed_variance(parts)
 
     def contrast(self, grid: str, row: Row, metric: str) -> Interval | None:
         parts = [(self.data.scores(grid, k, metric), self.draws(grid, k, metric), w) for k, w in row.weights]
@@ -154,8 +155,7 @@ class Scorer:
             return None
         est = float(sum(w * config_mean(s) for s, _, w in parts))
         draws = sum(w * d for _, d, w in parts)
-        return contrast_interval_parts(est, np.asarray(draws), len(self.data.seeds),
-                                       self.seed_parts(grid, row, metric))
+        return contrast_interval(est, np.asarray(draws), len(self.data.seeds), 1.0, self.seed_var(grid, row, metric))
 
 
 def _seed_vars(ctx, data: StudyScores, noise_model) -> tuple[dict, str]:
@@ -304,12 +304,9 @@ def _judge(c: Claim, row: Row, metric: str, iv: Interval, sc: Scorer) -> dict:
     effect = paper_d if np.isfinite(paper_d) and np.sign(paper_d) == side else EFFECT_OF_INTEREST * row.scale
     rec["_effect"] = effect
     rec["_side"] = side
-    if rec["verdict"] == "unresolved":
-        parts = sc.seed_parts(c.grid, row, metric)
-        if parts:
-            var = sum(sv.var * w2 for sv, w2 in parts)
-            df = satterthwaite_df([(sv.var * w2, sv.df) for sv, w2 in parts])
-            rec["seeds needed"] = seeds_needed(effect, iv.var_query, SeedVariance(var, df), 1.0, power=POWER)
+    sv = sc.seed_var(c.grid, row, metric) if rec["verdict"] == "unresolved" else None
+    if sv is not None:
+        rec["seeds needed"] = seeds_needed(effect, iv.var_query, sv, 1.0, power=POWER)
     return rec
 
 
